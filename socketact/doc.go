@@ -1,0 +1,28 @@
+// Package socketact opens, inherits and hands over listening sockets by
+// systemd's socket-activation protocol (sd_listen_fds(3)), on both sides:
+// zedr-run's (ParseSpec, Open, OpenAll, ChildEnv) and the child's (Files,
+// Listeners, PacketConns, Notify).
+//
+// Guarantees:
+//
+//   - ParseSpec accepts exactly the --listen grammar
+//     PROTO ":" ADDRESS [ "," OPTION ]* and rejects everything else with a
+//     *SpecError that names the spec and the reason. Spec.String is the
+//     canonical form: ParseSpec(s.String()) == s for every parsed s.
+//   - Open creates the socket with raw syscalls, close-on-exec and in blocking
+//     mode, so backlog, SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY are exactly
+//     what the Spec says. Every failure is an *OpenError that names the spec,
+//     the address and the OS error, and leaves nothing open or created behind.
+//   - A file at a unix socket path is removed only when it is a socket that
+//     nobody serves (connect is refused); any other file is left alone.
+//     Socket.Close removes only the socket file that this Socket created.
+//   - A socket inherited through our own LISTEN_FDS is adopted by OpenAll,
+//     never reopened, and each file descriptor has exactly one *os.File owner:
+//     Inherited and Files read the environment once and return the same
+//     files on every call.
+//   - The child side never changes the environment: LISTEN_PID already keeps
+//     grandchildren from taking the sockets.
+//
+// The socket code is Linux only; elsewhere Open, Inherited and Files return
+// ErrUnsupported.
+package socketact
