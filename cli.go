@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"zedr-run/socketact"
+	"zedr-run/wrapper"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const description = `zedr-run opens the sockets given with --listen and keeps them open for the
+whole life of the service. It starts COMMAND with the sockets as fds 3, 4, ...
+and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set, as systemd does (sd_listen_fds(3)).
+
+On SIGUSR2 it starts a new generation of COMMAND first, waits until it is ready
+(--ready), and only then stops the old one gracefully. A new child that exits or
+is not ready in time is killed and the old one keeps serving. A child that
+crashes is started again, with backoff, while the sockets stay open: clients
+wait in the accept queue instead of being refused.
+
+SIGTERM and SIGINT stop every generation gracefully; zedr-run then exits with
+the child's status (128+N if signal N killed it). Other signals (HUP, USR1,
+QUIT, WINCH, ...) are forwarded to the current child. Exit code 2 means a bad
+command line, 1 that a socket or the first child could not be started.
+
+Every option can also be set by an environment variable, shown after it.
+Several --listen, --compat or --restart-signal values may be given in one
+value, separated by ';' (handy for ZEDR_LISTEN).
+
+SOCKETS (--listen PROTO:ADDRESS[,OPTION]...):
+   tcp::8080                 all addresses, port 8080 (dual-stack where possible)
+   tcp:127.0.0.1:8080        tcp:[::1]:8080        tcp4::8080      tcp6::8080
+   udp::5353                 udp4:127.0.0.1:53     udp6:[::1]:53
+   unix:/run/app.sock        unix:@abstract-name   unixgram:/run/app.dgram
+   unixpacket:/run/app.seq
+   options: name=NAME (LISTEN_FDNAMES), backlog=N, reuseport,
+            mode=0660 and owner=USER[:GROUP] (unix socket files)
+
+EXAMPLES:
+   zedr-run --listen tcp::8080 -- ./myserver
+   zedr-run --listen tcp:127.0.0.1:8080,name=web --ready notify -- ./myserver --config app.conf
+   kill -USR2 $(pidof zedr-run)           # restart with zero downtime
+   ZEDR_LISTEN='tcp::80;tcp::443' zedr-run -- /usr/local/bin/server`
+
+func newApp(stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:                   "zedr-run",
+		Usage:                  "restart network services with zero downtime, without changing them",
+		UsageText:              "zedr-run [options] -- COMMAND [ARG...]",
+		Description:            description,
+		Version:                version,
+		HideHelpCommand:        true,
+		UseShortOptionHandling: false,
+		SliceFlagSeparator:     ";",
+		Writer:                 stderr,
+		ErrWriter:              stderr,
+		ExitErrHandler:         func(*cli.Context, error) {}, // run maps errors to exit codes after cleanup
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
+				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
+			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
+				Usage: "when a new child is ready: `notify` (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0)"},
+			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
+				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
+			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",
+				Usage: "the `SIGNAL` that asks an old child to stop gracefully"},
+			&cli.DurationFlag{Name: "stop-timeout", EnvVars: []string{"ZEDR_STOP_TIMEOUT"}, Value: wrapper.DefaultStopTimeout,
+				Usage: "how long an old child may drain before its process group is killed"},
+			&cli.StringSliceFlag{Name: "restart-signal", EnvVars: []string{"ZEDR_RESTART_SIGNAL"},
+				Usage: "another `SIGNAL` that triggers a restart, besides USR2 (repeatable)"},
+			&cli.StringSliceFlag{Name: "compat", EnvVars: []string{"ZEDR_COMPAT"},
+				Usage: "also set another tool's variables: einhorn, server-starter, nginx (repeatable)"},
+			&cli.StringFlag{Name: "log-level", EnvVars: []string{"ZEDR_LOG_LEVEL"}, Value: "info",
+				Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
+				Usage: "text or json"},
+		},
+		Action: func(c *cli.Context) error { return serve(c, stderr) },
+	}
+}
+
+// run is zedr-run's whole life: parse the command line, open the sockets,
+// supervise the command. It returns childExit with the child's status, a
+// usageError for a bad command line, or another error for a startup failure.
+func run(ctx context.Context, args []string) error {
+	return newApp(os.Stderr).RunContext(ctx, args)
+}
+
+func serve(c *cli.Context, stderr io.Writer) error {
+	command := c.Args().Slice()
+	if len(command) == 0 {
+		if c.NArg() == 0 && c.NumFlags() == 0 {
+			cli.ShowAppHelp(c)
+		}
+		return usagef("no command given: zedr-run [options] -- COMMAND [ARG...]")
+	}
+	cfg, specs, logger, err := configure(c, stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Command = command
+	if _, err := exec.LookPath(command[0]); err != nil {
+		return fmt.Errorf("cannot run %s: %w", command[0], err)
+	}
+
+	socks, err := socketact.OpenAll(specs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range socks {
+			s.Close()
+		}
+	}()
+	for i, s := range socks {
+		logger.Info("listening", "fd", socketact.ListenFdsStart+i, "spec", s.Spec.String(), "addr", s.Addr(), "name", s.Spec.FDName(), "inherited", s.Inherited)
+	}
+	cfg.Sockets = socks
+
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, append(handledSignals, cfg.RestartSignals...)...)
+	defer signal.Stop(sigs)
+	cfg.Signals = sigs
+
+	code, err := wrapper.Run(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return childExit(code)
+	}
+	return nil
+}
+
+// handledSignals are caught by zedr-run: TERM and INT stop it, USR2
+// restarts, the others are forwarded to the child. SIGPIPE is caught so that
+// a closed stdout does not kill zedr-run. Never SIGCHLD (the reaper's) or
+// SIGURG (the Go runtime's).
+var handledSignals = []os.Signal{
+	unix.SIGTERM, unix.SIGINT, unix.SIGUSR2,
+	unix.SIGHUP, unix.SIGUSR1, unix.SIGQUIT, unix.SIGWINCH, unix.SIGALRM, unix.SIGPWR,
+	unix.SIGPIPE,
+}
+
+// configure turns the flags into the supervisor's config and the socket specs.
+func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Spec, *slog.Logger, error) {
+	var cfg wrapper.Config
+	logger, err := newLogger(stderr, c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	cfg.Logger = logger
+
+	var specs []socketact.Spec
+	for _, v := range c.StringSlice("listen") {
+		spec, err := socketact.ParseSpec(strings.TrimSpace(v))
+		if err != nil {
+			return cfg, nil, nil, usageError{err}
+		}
+		specs = append(specs, spec)
+	}
+	for _, name := range c.StringSlice("compat") {
+		if err := socketact.CheckCompat(name); err != nil {
+			return cfg, nil, nil, usageError{err}
+		}
+		cfg.Compat = append(cfg.Compat, name)
+	}
+	if cfg.Ready, err = wrapper.ParseReadiness(c.String("ready")); err != nil {
+		return cfg, nil, nil, usageError{err}
+	}
+	if cfg.ReadyTimeout, err = positive(c, "ready-timeout"); err != nil {
+		return cfg, nil, nil, err
+	}
+	if cfg.StopTimeout, err = positive(c, "stop-timeout"); err != nil {
+		return cfg, nil, nil, err
+	}
+	if cfg.StopSignal, err = parseSignal("--stop-signal", c.String("stop-signal")); err != nil {
+		return cfg, nil, nil, err
+	}
+	cfg.RestartSignals = []os.Signal{unix.SIGUSR2}
+	for _, v := range c.StringSlice("restart-signal") {
+		sig, err := parseSignal("--restart-signal", v)
+		if err != nil {
+			return cfg, nil, nil, err
+		}
+		switch sig {
+		case unix.SIGTERM, unix.SIGINT, unix.SIGCHLD, unix.SIGURG, unix.SIGKILL, unix.SIGSTOP:
+			return cfg, nil, nil, usagef("bad --restart-signal %q: %s cannot be a restart signal", v, unix.SignalName(sig))
+		}
+		cfg.RestartSignals = append(cfg.RestartSignals, sig)
+	}
+	cfg.Env = childEnv(os.Environ())
+	return cfg, specs, logger, nil
+}
+
+func positive(c *cli.Context, name string) (time.Duration, error) {
+	d := c.Duration(name)
+	if d <= 0 {
+		return 0, usagef("bad --%s %v: must be more than zero", name, d)
+	}
+	return d, nil
+}
+
+// parseSignal accepts TERM, SIGTERM, term or 15.
+func parseSignal(flag, v string) (syscall.Signal, error) {
+	name := strings.ToUpper(strings.TrimSpace(v))
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(v, "%d", &n); err == nil && n > 0 && n < 65 && unix.SignalName(syscall.Signal(n)) != "" {
+		return syscall.Signal(n), nil
+	}
+	return 0, usagef("bad %s %q: not a signal name or number (TERM, QUIT, HUP, USR1, ...)", flag, v)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("bad --log-format %q: want text or json", format)
+}
+
+// childEnv is the environment the children start from: zedr-run's own,
+// without what was meant for zedr-run (its activation variables and
+// options), which would otherwise mislead a child.
+func childEnv(env []string) []string {
+	env = socketact.StripEnv(env)
+	out := env[:0]
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "ZEDR_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+

@@ -1,0 +1,56 @@
+// Command zedr-run restarts network services with zero downtime, without
+// changing them: it holds the listening sockets and hands them to each
+// generation of the child by systemd's LISTEN_FDS protocol.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"zedr-run/reexec"
+)
+
+// Exit codes of zedr-run itself; otherwise it exits with the child's status.
+const (
+	exitStartup = 1 // a socket or the first child could not be started
+	exitUsage   = 2 // bad command line
+)
+
+func main() {
+	if reexec.Init() {
+		return // not reached: Init execs the command or exits
+	}
+	err := run(context.Background(), os.Args)
+	os.Exit(exitCodeOf(err))
+}
+
+// usageError is a bad command line: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// childExit carries the child's exit code out of run.
+type childExit int
+
+func (c childExit) Error() string { return fmt.Sprintf("child exited with code %d", int(c)) }
+
+func exitCodeOf(err error) int {
+	var code childExit
+	var usage usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "zedr-run: %v\nRun 'zedr-run --help' for usage.\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(os.Stderr, "zedr-run: %v\n", err)
+	return exitStartup
+}

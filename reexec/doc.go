@@ -1,0 +1,20 @@
+// Package reexec is the shim that stands between zedr-run and the program
+// it supervises.
+//
+// zedr-run starts every child as its own binary (/proc/self/exe) with
+// argv[0] set to ShimName. The shim runs before any of the user's code: it
+// sets LISTEN_PID to its own pid, marks the status channel close-on-exec and
+// execve()s the user's command, which keeps the pid. So the program the user
+// named sees LISTEN_PID equal to its own pid, exactly as sd_listen_fds(3)
+// requires, which Go cannot arrange between fork and exec.
+//
+// Guarantees:
+//   - On success the program inherits fds 0-2 and the sockets at 3.. and
+//     nothing else: the status channel is close-on-exec and the shim opens
+//     no other descriptor that survives execve.
+//   - On failure (no such file, permission denied, exec format error) the
+//     shim writes one message to the status channel, which zedr-run reports,
+//     and exits 127 (not found) or 126 (found but not executable), as shells do.
+//   - The parent learns that execve succeeded when the status channel reaches
+//     end of file with no message.
+package reexec

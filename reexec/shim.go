@@ -1,0 +1,122 @@
+package reexec
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShimName is argv[0] of a process that is the shim. Init dispatches on it.
+const ShimName = "zedr-run-shim"
+
+// SelfExe is how zedr-run re-executes itself: the running binary, even if
+// the file on disk has been replaced or os.Args[0] is a relative name.
+const SelfExe = "/proc/self/exe"
+
+// Exit codes of a shim whose execve failed, as POSIX shells use them.
+const (
+	ExitNotFound      = 127
+	ExitNotExecutable = 126
+)
+
+// Args returns the argv that starts the shim: it will execute path with argv
+// (argv[0] is what the program sees as its name), reporting on statusFD.
+func Args(statusFD int, path string, argv []string) []string {
+	args := make([]string, 0, len(argv)+3)
+	args = append(args, ShimName, strconv.Itoa(statusFD), path)
+	return append(args, argv...)
+}
+
+// Init runs the shim if this process is one, and never returns in that case.
+// It reports false otherwise. main calls it before anything else.
+func Init() bool {
+	if filepath.Base(os.Args[0]) != ShimName {
+		return false
+	}
+	os.Exit(run(os.Args[1:]))
+	panic("unreachable")
+}
+
+func run(args []string) int {
+	if len(args) < 3 {
+		fmt.Fprintf(os.Stderr, "%s: started without a command; it is run by zedr-run, not by hand\n", ShimName)
+		return 2
+	}
+	statusFD, err := strconv.Atoi(args[0])
+	if err != nil || statusFD < 3 {
+		fmt.Fprintf(os.Stderr, "%s: bad status fd %q\n", ShimName, args[0])
+		return 2
+	}
+	path, argv := args[1], args[2:]
+	err = execve(statusFD, path, argv)
+	report(statusFD, err)
+	if errors.Is(err, unix.ENOENT) {
+		return ExitNotFound
+	}
+	return ExitNotExecutable
+}
+
+// execve replaces the shim with the command. It returns only on failure.
+func execve(statusFD int, path string, argv []string) error {
+	env := os.Environ()
+	if os.Getenv("LISTEN_FDS") != "" {
+		env = setenv(env, "LISTEN_PID", strconv.Itoa(os.Getpid()))
+	}
+	// The status channel and everything above it close on exec: the
+	// command gets fds 0-2 and the sockets below statusFD, nothing else,
+	// not even a descriptor zedr-run itself inherited without close-on-exec.
+	if err := cloexecFrom(statusFD); err != nil {
+		return fmt.Errorf("close-on-exec from fd %d: %w", statusFD, err)
+	}
+	if err := unix.Exec(path, argv, env); err != nil {
+		return fmt.Errorf("exec %s: %w", path, err)
+	}
+	return nil
+}
+
+// report tells zedr-run why the command did not start. The message is the
+// whole datagram; zedr-run prints it with the generation it belongs to.
+func report(statusFD int, err error) {
+	msg := []byte(err.Error())
+	if _, werr := unix.Write(statusFD, msg); werr != nil {
+		// Nobody to tell but stderr.
+		fmt.Fprintf(os.Stderr, "%s: %v\n", ShimName, err)
+	}
+}
+
+func setenv(env []string, key, value string) []string {
+	out := env[:0]
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, key+"="+value)
+}
+
+// cloexecFrom marks every fd from first up close-on-exec. It only sets the
+// flag, so the Go runtime's own descriptors keep working until execve.
+func cloexecFrom(first int) error {
+	err := unix.CloseRange(uint(first), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	// Kernels before 5.11: walk the open descriptors.
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return err
+	}
+	for _, e := range entries {
+		fd, _ := strconv.Atoi(e.Name())
+		if fd >= first {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}
+	return nil
+}

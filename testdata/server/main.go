@@ -1,0 +1,328 @@
+// Command server is zedr-run's test and demo server: a real HTTP server that
+// takes its sockets by socket activation (socketact's child side).
+//
+//	go build -o server ./testdata/server
+//	zedr-run --listen tcp::8080 -- ./server -notify
+//	systemd-socket-activate -l 127.0.0.1:18080 ./server
+//
+// Sockets: HTTP on every listening stream socket from LISTEN_FDS, and a UDP
+// (or unixgram) echo on every datagram socket that prefixes each reply with
+// the identity line. With -listen ADDR (repeatable, or a comma list such as
+// :8080,:8081) it calls net.Listen("tcp", ADDR) itself instead, for running
+// directly or under zedr-run's transparent mode.
+//
+// HTTP: / answers "generation=G pid=P worker=W\n" (G from $ZEDR_GENERATION,
+// W from $ZEDR_WORKER, "-" when unset); /env prints the LISTEN_*,
+// NOTIFY_SOCKET, ZEDR_*, EINHORN_*, SERVER_STARTER_PORT and NGINX variables;
+// /fds lists the open fds as "3 socket:[1234]"; /slow?d=500ms waits d, then
+// answers like /.
+//
+// Flags: -start-delay D waits D before serving (the sockets are held and
+// connections queue meanwhile); -notify sends READY=1 and STATUS=serving
+// after that, and STOPPING=1 when stopping; -drain D bounds the graceful
+// shutdown (default 10s); -mode is one of
+//
+//	normal        serve (the default)
+//	exit          exit 3 right after the start delay, before serving: a broken binary
+//	never-ready   never serve, never notify, wait to be stopped
+//	ignore-term   ignore SIGTERM and keep serving
+//	crash-after=D serve, then exit 4 after D
+//
+// SIGTERM and SIGINT stop it gracefully: stop accepting, finish in-flight
+// requests (up to -drain), exit 0. SIGQUIT exits 0 at once. It logs one line
+// to stderr at start and one at exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"zedr-run/socketact"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, strings.Split(s, ",")...)
+	return nil
+}
+
+var (
+	listen     listFlag
+	startDelay = flag.Duration("start-delay", 0, "wait `D` before serving")
+	notify     = flag.Bool("notify", false, "send READY=1, STATUS=serving and STOPPING=1 on $NOTIFY_SOCKET")
+	mode       = flag.String("mode", "normal", "normal, exit, never-ready, ignore-term or crash-after=D")
+	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
+	identity   string
+)
+
+func main() {
+	flag.Var(&listen, "listen", "listen on `ADDR` itself instead of using LISTEN_FDS (repeatable, comma list)")
+	flag.Parse()
+	identity = fmt.Sprintf("generation=%s pid=%d worker=%s", envOr("ZEDR_GENERATION"), os.Getpid(), envOr("ZEDR_WORKER"))
+	crashAfter, err := parseMode(*mode)
+	if err != nil {
+		exit(2, "%v", err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	if *mode == "ignore-term" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	listeners, conns, err := sockets()
+	if err != nil {
+		exit(1, "%v", err)
+	}
+	logf("serving %d sockets", len(listeners)+len(conns))
+
+	if *startDelay > 0 {
+		select {
+		case <-time.After(*startDelay):
+		case sig := <-sigs:
+			exit(0, "%s during start delay", signame(sig))
+		}
+	}
+	switch *mode {
+	case "exit":
+		exit(3, "mode exit")
+	case "never-ready":
+		exit(0, "%s while never ready", signame(<-sigs))
+	}
+
+	var busy connCount // connections accepted and not yet answered
+	srv := &http.Server{Handler: handler(), ConnState: busy.track}
+	var serving sync.WaitGroup
+	for _, l := range listeners {
+		serving.Go(func() { srv.Serve(l) })
+	}
+	for _, pc := range conns {
+		go echo(pc)
+	}
+	if *notify {
+		if _, err := socketact.Notify("READY=1\nSTATUS=serving"); err != nil {
+			logf("%v", err)
+		}
+	}
+	var crash <-chan time.Time
+	if crashAfter > 0 {
+		crash = time.After(crashAfter)
+	}
+	select {
+	case <-crash:
+		exit(4, "crash after %v", crashAfter)
+	case sig := <-sigs:
+		if sig == syscall.SIGQUIT {
+			exit(0, "%s", signame(sig))
+		}
+		if *notify {
+			socketact.Notify("STOPPING=1")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *drain)
+		defer cancel()
+		err := drainHTTP(ctx, srv, listeners, &serving, &busy)
+		for _, pc := range conns {
+			pc.Close()
+		}
+		if err != nil {
+			exit(0, "%s, drain cut short: %v", signame(sig), err)
+		}
+		exit(0, "%s, drained", signame(sig))
+	}
+}
+
+func parseMode(m string) (time.Duration, error) {
+	switch m {
+	case "normal", "exit", "never-ready", "ignore-term":
+		return 0, nil
+	}
+	if d, ok := strings.CutPrefix(m, "crash-after="); ok {
+		if dur, err := time.ParseDuration(d); err == nil && dur > 0 {
+			return dur, nil
+		}
+	}
+	return 0, fmt.Errorf("bad -mode %q: want normal, exit, never-ready, ignore-term or crash-after=DURATION", m)
+}
+
+// sockets returns the listeners from -listen, or else the passed sockets.
+func sockets() ([]net.Listener, []net.PacketConn, error) {
+	var ls []net.Listener
+	if len(listen) > 0 {
+		for _, addr := range listen {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, nil, err
+			}
+			ls = append(ls, l)
+		}
+		return ls, nil, nil
+	}
+	lmap, err := socketact.Listeners()
+	if err != nil {
+		return nil, nil, err
+	}
+	pmap, err := socketact.PacketConns()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range lmap {
+		ls = append(ls, l...)
+	}
+	var pcs []net.PacketConn
+	for _, p := range pmap {
+		pcs = append(pcs, p...)
+	}
+	if len(ls)+len(pcs) == 0 {
+		return nil, nil, errors.New("no sockets: run under zedr-run or systemd, or pass -listen ADDR")
+	}
+	return ls, pcs, nil
+}
+
+func handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, identity)
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		env := os.Environ()
+		sort.Strings(env)
+		for _, kv := range env {
+			if shownVar(kv) {
+				fmt.Fprintln(w, kv)
+			}
+		}
+	})
+	mux.HandleFunc("/fds", func(w http.ResponseWriter, r *http.Request) {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		var fds []int
+		for _, e := range ents {
+			if fd, err := strconv.Atoi(e.Name()); err == nil {
+				fds = append(fds, fd)
+			}
+		}
+		slices.Sort(fds)
+		for _, fd := range fds {
+			// The fd ReadDir used is closed by now: its link is gone.
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", strconv.Itoa(fd))); err == nil {
+				fmt.Fprintf(w, "%d %s\n", fd, target)
+			}
+		}
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.FormValue("d"))
+		if err != nil {
+			http.Error(w, "want /slow?d=DURATION such as 500ms", http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(d):
+			fmt.Fprintln(w, identity)
+		case <-r.Context().Done():
+		}
+	})
+	return mux
+}
+
+func shownVar(kv string) bool {
+	key, _, _ := strings.Cut(kv, "=")
+	for _, prefix := range []string{"LISTEN_", "ZEDR_", "EINHORN_"} {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return key == "NOTIFY_SOCKET" || key == "SERVER_STARTER_PORT" || key == "NGINX"
+}
+
+// echo answers every datagram with the identity line and the datagram.
+func echo(pc net.PacketConn) {
+	buf := make([]byte, 64*1024)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		pc.WriteTo(append([]byte(identity+"\n"), buf[:n]...), from)
+	}
+}
+
+func signame(sig os.Signal) string { return unix.SignalName(sig.(syscall.Signal)) }
+
+func envOr(key string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return "-"
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "server: %s %s\n", identity, fmt.Sprintf(format, args...))
+}
+
+func exit(code int, format string, args ...any) {
+	logf("exit %d: %s", code, fmt.Sprintf(format, args...))
+	os.Exit(code)
+}
+
+// drainHTTP stops srv without dropping a request. net/http's Shutdown closes
+// a connection whose request it reads after Shutdown began, without an
+// answer; under a restart that is a connection the old generation accepted
+// a moment before the stop signal. So: close the listeners (the sockets stay
+// open in zedr-run and the new generation), wait until Serve has returned,
+// answer every connection already accepted, and only then Shutdown, which
+// now only closes idle keep-alive connections.
+func drainHTTP(ctx context.Context, srv *http.Server, listeners []net.Listener, serving *sync.WaitGroup, busy *connCount) error {
+	for _, l := range listeners {
+		l.Close()
+	}
+	serving.Wait()
+	for busy.n() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond) // as Shutdown itself polls
+	}
+	return srv.Shutdown(ctx)
+}
+
+// connCount counts connections that are new or active (not idle).
+type connCount struct {
+	mu   sync.Mutex
+	busy map[net.Conn]bool
+}
+
+func (c *connCount) track(conn net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.busy == nil {
+		c.busy = map[net.Conn]bool{}
+	}
+	switch st {
+	case http.StateNew, http.StateActive:
+		c.busy[conn] = true
+	default:
+		delete(c.busy, conn)
+	}
+}
+
+func (c *connCount) n() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.busy)
+}

@@ -1,0 +1,100 @@
+package wrapper
+
+import (
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"zedr-run/socketact"
+)
+
+// Defaults; a zero value in Config means these.
+const (
+	// DefaultReadyTimeout bounds how long a new generation may take to become
+	// ready. Generous, as most servers start in seconds; a slow one can be
+	// given more with --ready-timeout.
+	DefaultReadyTimeout = 60 * time.Second
+
+	// DefaultStopTimeout is how long an old generation may drain after the
+	// stop signal before its process group is killed: long enough for
+	// ordinary requests to finish, and the same as docker stop's grace period.
+	DefaultStopTimeout = 10 * time.Second
+
+	// DefaultStopSignal asks a server to shut down gracefully.
+	DefaultStopSignal = syscall.SIGTERM
+
+	// DefaultBackoffMin and DefaultBackoffMax bound the delay before a
+	// crashed child is started again; the delay doubles with each crash in
+	// a row and starts over once a generation stays ready for
+	// DefaultBackoffReset.
+	DefaultBackoffMin   = 100 * time.Millisecond
+	DefaultBackoffMax   = 10 * time.Second
+	DefaultBackoffReset = 10 * time.Second
+
+	// DefaultProbeInterval is the pause between two runs of an exec: readiness
+	// probe that has not yet succeeded.
+	DefaultProbeInterval = 250 * time.Millisecond
+)
+
+// Config is everything Run needs. The sockets are opened by the caller.
+type Config struct {
+	// Command is the program and its arguments. Command[0] is looked up in
+	// PATH again at every start, so a replaced binary is the one started.
+	Command []string
+	// Dir is the children's working directory; "" means zedr-run's.
+	Dir string
+	// Env is the children's base environment (zedr-run's own, with any
+	// LISTEN_* and NOTIFY_SOCKET meant for zedr-run removed).
+	Env []string
+
+	Sockets []*socketact.Socket
+	Compat  []string // socketact compat variable sets: einhorn, server-starter, nginx
+
+	Ready        Readiness
+	ReadyTimeout time.Duration
+	StopSignal   syscall.Signal
+	StopTimeout  time.Duration
+
+	// RestartSignals start a restart; others that arrive on Signals are
+	// forwarded to the current child, but SIGTERM and SIGINT stop everything.
+	RestartSignals []os.Signal
+	// Signals delivers the signals zedr-run receives (main wires it to
+	// signal.Notify; tests inject their own).
+	Signals <-chan os.Signal
+	// Restarts delivers restart requests from the watcher or the control
+	// socket.
+	Restarts <-chan Request
+
+	Logger *slog.Logger
+
+	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
+	// os.TempDir().
+	NotifyDir string
+}
+
+func (c *Config) setDefaults() {
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = DefaultReadyTimeout
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.StopSignal == 0 {
+		c.StopSignal = DefaultStopSignal
+	}
+	if c.Ready.Kind == "" {
+		c.Ready = DefaultReadiness
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Request asks for a restart. Source says who asked ("signal SIGUSR2",
+// "watcher: /srv/app changed", "control"). If Done is not nil, it receives
+// the outcome once: nil when the new generation took over, or why not.
+type Request struct {
+	Source string
+	Done   chan<- error
+}

@@ -1,0 +1,19 @@
+// Package wrapper is zedr-run's supervisor: it starts generations of the
+// child, decides when a new one is ready, stops old ones and reaps every
+// process that ends up its child.
+//
+// Invariants, while Run runs:
+//   - The listening sockets are never closed. They belong to the caller, who
+//     opened them before Run and closes them after it returns.
+//   - At most one generation is starting (not yet ready). Restart requests
+//     that arrive meanwhile coalesce into one that runs after it.
+//   - A generation is stopped only after its successor is ready, unless it
+//     crashed or zedr-run is shutting down: a new child that exits or is not
+//     ready in time is killed and the serving one is left alone.
+//   - One goroutine (the loop in supervisor.go) owns all state; every other
+//     goroutine only sends it events.
+//   - One owner of wait(): the reaper collects every child with wait4(-1), so
+//     nothing in zedr-run may use os/exec's Wait. Processes are started by the
+//     spawner, on one locked OS thread that lives as long as zedr-run, so the
+//     parent-death signal fires only when zedr-run itself dies.
+package wrapper

@@ -1,0 +1,110 @@
+package wrapper
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// notifySocket is the NOTIFY_SOCKET zedr-run gives its children: a datagram
+// socket in a private directory, read with the sender's credentials so that
+// each message can be tied to a generation (sd_notify(3), NotifyAccess=all).
+type notifySocket struct {
+	conn *net.UnixConn
+	dir  string
+	path string
+	uids map[uint32]bool // senders accepted, besides root
+}
+
+// notifyMessage is one datagram a child sent.
+type notifyMessage struct {
+	pid    int
+	fields map[string]string // READY=1 -> fields["READY"] == "1"
+}
+
+func listenNotify(parent string, uids ...int) (*notifySocket, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(parent, "zedr-run-")
+	if err != nil {
+		return nil, fmt.Errorf("create notify socket directory: %w", err)
+	}
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("create notify socket: %w", err)
+	}
+	raw, err := conn.SyscallConn()
+	if err == nil {
+		cerr := raw.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		})
+		if cerr != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		conn.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", path, err)
+	}
+	n := &notifySocket{conn: conn, dir: dir, path: path, uids: map[uint32]bool{uint32(os.Getuid()): true, 0: true}}
+	for _, uid := range uids {
+		n.uids[uint32(uid)] = true
+	}
+	return n, nil
+}
+
+// serve reads messages until the socket is closed, passing each one from an
+// accepted sender to post.
+func (n *notifySocket) serve(post func(notifyMessage)) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	for {
+		nr, noob, _, _, err := n.conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			return
+		}
+		cred := senderOf(oob[:noob])
+		if cred == nil || !n.uids[cred.Uid] {
+			continue
+		}
+		post(notifyMessage{pid: int(cred.Pid), fields: parseNotify(string(buf[:nr]))})
+	}
+}
+
+func (n *notifySocket) Close() error {
+	err := n.conn.Close()
+	os.RemoveAll(n.dir)
+	return err
+}
+
+func senderOf(oob []byte) *unix.Ucred {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	for _, m := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			return cred
+		}
+	}
+	return nil
+}
+
+// parseNotify splits an sd_notify message into its KEY=VALUE lines.
+func parseNotify(msg string) map[string]string {
+	fields := map[string]string{}
+	for _, line := range strings.Split(msg, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && k != "" {
+			fields[k] = v
+		}
+	}
+	return fields
+}

@@ -1,0 +1,126 @@
+package wrapper
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"zedr-run/reexec"
+	"zedr-run/socketact"
+)
+
+// execTimeout bounds the wait for the shim to report that it exec'd the
+// command. The shim does nothing but start up and execve, so this is only
+// reached on a machine that is stuck.
+const execTimeout = 30 * time.Second
+
+// StartError is a child that could not be started: the command was not
+// found, was not executable, or the fork failed.
+type StartError struct {
+	Command string
+	Err     error
+}
+
+func (e *StartError) Error() string { return fmt.Sprintf("start %s: %v", e.Command, e.Err) }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// startChild starts generation n through the shim and returns its pid once
+// the command has been exec'd.
+func (s *supervisor) startChild(n int) (int, error) {
+	name := s.cfg.Command[0]
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return 0, &StartError{name, err}
+	}
+	// The status channel: the shim writes why execve failed, or closes it
+	// (close-on-exec) when execve succeeded.
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, &StartError{name, fmt.Errorf("status channel: %w", err)}
+	}
+	ours, theirs := pair[0], pair[1]
+	defer unix.Close(ours)
+
+	files := []uintptr{0, 1, 2}
+	for _, sock := range s.cfg.Sockets {
+		files = append(files, sock.File.Fd())
+	}
+	statusFD := len(files)
+	files = append(files, uintptr(theirs))
+
+	env := append([]string(nil), s.cfg.Env...)
+	if len(s.cfg.Sockets) > 0 {
+		env = append(env, socketact.ChildEnv(s.cfg.Sockets, s.cfg.Compat)...)
+	}
+	env = append(env, "NOTIFY_SOCKET="+s.notify.path, "ZEDR_GENERATION="+strconv.Itoa(n))
+
+	pid, err := spawn(reexec.SelfExe, reexec.Args(statusFD, path, s.cfg.Command), &syscall.ProcAttr{
+		Dir:   s.cfg.Dir,
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	})
+	unix.Close(theirs)
+	if err != nil {
+		return 0, &StartError{name, err}
+	}
+	if msg, err := readStatus(ours); err != nil || msg != "" {
+		if err == nil {
+			err = errors.New(msg)
+		}
+		// The shim exits by itself after reporting; make sure of it.
+		unix.Kill(pid, unix.SIGKILL)
+		return pid, &StartError{name, err}
+	}
+	return pid, nil
+}
+
+// readStatus waits for the shim's report: "" once execve succeeded, or the
+// shim's error message.
+func readStatus(fd int) (string, error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(execTimeout)
+	for {
+		n, err := unix.Poll(fds, int(time.Until(deadline).Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("status channel: %w", err)
+		}
+		if n == 0 {
+			return "", fmt.Errorf("no word from the shim in %v", execTimeout)
+		}
+		break
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("status channel: %w", err)
+		}
+		return string(buf[:n]), nil
+	}
+}
+
+// startProbe runs an exec: readiness probe for g through /bin/sh.
+func (s *supervisor) startProbe(g *generation) (int, error) {
+	env := append([]string(nil), s.cfg.Env...)
+	env = append(env, "ZEDR_PID="+strconv.Itoa(g.mainPID), "ZEDR_GENERATION="+strconv.Itoa(g.n))
+	return spawn("/bin/sh", []string{"sh", "-c", s.cfg.Ready.Command}, &syscall.ProcAttr{
+		Dir:   s.cfg.Dir,
+		Env:   env,
+		Files: []uintptr{0, 2, 2}, // its output is zedr-run's diagnostics, not the service's stdout
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	})
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
