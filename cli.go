@@ -263,4 +263,3 @@ func childEnv(env []string) []string {
 	}
 	return out
 }
-
