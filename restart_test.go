@@ -210,3 +210,44 @@ func waitFile(t *testing.T, path, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestKill9LeavesNoGrandchild: the child's own children (a server's
+// workers) have no parent-death signal; zedr-run's guardian kills their
+// process group when zedr-run dies without stopping them.
+func TestKill9LeavesNoGrandchild(t *testing.T) {
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--",
+		"sh", "-c", "sleep 1000 & sleep 1000 & wait")
+	pid := z.readyPID(1)
+	workers := childrenOf(t, pid)
+	if len(workers) != 2 {
+		t.Fatalf("the child pid=%d has children %v, want the two sleeps", pid, workers)
+	}
+	z.signal(syscall.SIGKILL)
+	z.wait()
+	waitGone(t, pid)
+	for _, w := range workers {
+		waitGone(t, w)
+	}
+}
+
+// childrenOf lists pid's children, waiting until it has some.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pids []int
+		for _, f := range strings.Fields(string(b)) {
+			var p int
+			fmt.Sscan(f, &p)
+			pids = append(pids, p)
+		}
+		if len(pids) >= 2 || time.Now().After(deadline) {
+			return pids
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

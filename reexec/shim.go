@@ -35,11 +35,13 @@ func Args(statusFD int, path string, argv []string) []string {
 // Init runs the shim if this process is one, and never returns in that case.
 // It reports false otherwise. main calls it before anything else.
 func Init() bool {
-	if filepath.Base(os.Args[0]) != ShimName {
-		return false
+	switch filepath.Base(os.Args[0]) {
+	case ShimName:
+		os.Exit(run(os.Args[1:]))
+	case GuardianName:
+		os.Exit(guardian())
 	}
-	os.Exit(run(os.Args[1:]))
-	panic("unreachable")
+	return false
 }
 
 func run(args []string) int {

@@ -36,6 +36,7 @@ type supervisor struct {
 	cfg    Config
 	log    *slog.Logger
 	notify *notifySocket
+	guard  *guardian
 	events chan any
 	done   chan struct{}
 
@@ -73,11 +74,17 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return 0, err
 	}
 	defer notify.Close()
+	guard, err := startGuardian()
+	if err != nil {
+		return 0, err
+	}
+	defer guard.close()
 
 	s := &supervisor{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		notify:  notify,
+		guard:   guard,
 		events:  make(chan any, 64),
 		done:    make(chan struct{}),
 		nextGen: 1,
@@ -198,6 +205,9 @@ func (s *supervisor) startWith(why string, waiters []chan<- error) error {
 	n := s.nextGen
 	s.nextGen++
 	pid, err := s.startChild(n)
+	if pid != 0 {
+		s.guard.add(pid)
+	}
 	if err != nil {
 		if pid != 0 {
 			s.gens = append(s.gens, &generation{n: n, pid: pid, mainPID: pid, state: draining, started: time.Now()})
@@ -456,6 +466,7 @@ func (s *supervisor) sweep() {
 	for _, g := range s.gens {
 		if g.mainExited && g.probePID == 0 && !groupAlive(g.pid) {
 			g.state = exited
+			s.guard.remove(g.pid)
 			g.stopReadyTimers()
 			if g.stopTimer != nil {
 				g.stopTimer.Stop()

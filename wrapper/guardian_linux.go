@@ -1,0 +1,50 @@
+package wrapper
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"zedr-run/reexec"
+)
+
+// guardian feeds the guardian process (see reexec.GuardianName) the process
+// groups of the generations, so that it can kill them if zedr-run dies
+// without stopping them. Only the supervisor loop calls it.
+type guardian struct {
+	w *os.File
+}
+
+func startGuardian() (*guardian, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start the guardian: %w", err)
+	}
+	defer r.Close()
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start the guardian: %w", err)
+	}
+	defer devnull.Close()
+	// Its own process group, so that a terminal's ^C does not reach it; no
+	// parent-death signal, since it must outlive zedr-run.
+	_, err = spawn(reexec.SelfExe, []string{reexec.GuardianName}, &syscall.ProcAttr{
+		Files: []uintptr{r.Fd(), devnull.Fd(), 2},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start the guardian: %w", err)
+	}
+	return &guardian{w: w}, nil
+}
+
+func (g *guardian) add(pgid int)    { fmt.Fprintf(g.w, "+%d\n", pgid) }
+func (g *guardian) remove(pgid int) { fmt.Fprintf(g.w, "-%d\n", pgid) }
+
+// close tells the guardian that zedr-run stopped every generation itself.
+func (g *guardian) close() {
+	fmt.Fprintln(g.w, reexec.GuardianExit)
+	g.w.Close()
+}
