@@ -29,7 +29,7 @@ ask() { # one request, printed as the server answered it
 
 say "zedr-run --listen tcp:127.0.0.1:$port --ready notify -- demo-server -notify -start-delay 300ms"
 "$work/zedr-run" --listen "tcp:127.0.0.1:$port" --ready notify --stop-timeout 5s \
-	-- "$work/demo-server" -notify -start-delay 300ms 2> >(sed 's/^/    [log] /' >&2) &
+	-- "$work/demo-server" -notify -start-delay 300ms 2> >(sed -u 's/^/    [log] /' >&2) &
 zpid=$!
 for _ in $(seq 100); do
 	ask | grep -q generation && break
