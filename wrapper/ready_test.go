@@ -1,0 +1,53 @@
+package wrapper
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseReadiness(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Readiness
+		err  bool
+	}{
+		{"notify", Readiness{Kind: ReadyNotify}, false},
+		{"delay:1s", Readiness{Kind: ReadyDelay, Delay: time.Second}, false},
+		{"delay:0s", Readiness{Kind: ReadyDelay}, false},
+		{"exec:curl -fs http://127.0.0.1:8080/", Readiness{Kind: ReadyExec, Command: "curl -fs http://127.0.0.1:8080/"}, false},
+		{"notify:x", Readiness{}, true},
+		{"delay", Readiness{}, true},
+		{"delay:-1s", Readiness{}, true},
+		{"exec:", Readiness{}, true},
+		{"ready", Readiness{}, true},
+	} {
+		got, err := ParseReadiness(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseReadiness(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+		if err == nil {
+			if again, _ := ParseReadiness(got.String()); again != got {
+				t.Errorf("round trip of %q: %+v", tc.in, again)
+			}
+		}
+	}
+}
+
+func TestParseNotify(t *testing.T) {
+	f := parseNotify("READY=1\nSTATUS=serving on :8080\nMAINPID=42\n\nbogus")
+	if f["READY"] != "1" || f["STATUS"] != "serving on :8080" || f["MAINPID"] != "42" || len(f) != 3 {
+		t.Errorf("parseNotify: %q", f)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	exited3 := syscall.WaitStatus(3 << 8)
+	killed9 := syscall.WaitStatus(syscall.SIGKILL)
+	if exitCode(exited3) != 3 || describe(exited3) != "exit status 3" {
+		t.Errorf("exit 3: %d %q", exitCode(exited3), describe(exited3))
+	}
+	if exitCode(killed9) != 137 || describe(killed9) != "killed by SIGKILL" {
+		t.Errorf("SIGKILL: %d %q", exitCode(killed9), describe(killed9))
+	}
+}
