@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,15 +32,20 @@ func listenNotify(parent string, uids ...int) (*notifySocket, error) {
 	if parent == "" {
 		parent = os.TempDir()
 	}
+	// A file in a private directory where there is one; in a scratch
+	// container with no writable /tmp, an abstract socket, which needs no
+	// file system (senders are still checked by their credentials).
 	dir, err := os.MkdirTemp(parent, "zedr-run-")
-	if err != nil {
-		return nil, fmt.Errorf("create notify socket directory: %w", err)
+	path := "@zedr-run/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(time.Now().UnixNano(), 36) + "/notify"
+	if err == nil {
+		path = filepath.Join(dir, "notify")
 	}
-	path := filepath.Join(dir, "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("create notify socket: %w", err)
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+		return nil, fmt.Errorf("create notify socket %s: %w", path, err)
 	}
 	raw, err := conn.SyscallConn()
 	if err == nil {
@@ -51,7 +58,9 @@ func listenNotify(parent string, uids ...int) (*notifySocket, error) {
 	}
 	if err != nil {
 		conn.Close()
-		os.RemoveAll(dir)
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", path, err)
 	}
 	n := &notifySocket{conn: conn, dir: dir, path: path, uids: map[uint32]bool{uint32(os.Getuid()): true, 0: true}}
@@ -81,7 +90,9 @@ func (n *notifySocket) serve(post func(notifyMessage)) {
 
 func (n *notifySocket) Close() error {
 	err := n.conn.Close()
-	os.RemoveAll(n.dir)
+	if n.dir != "" {
+		os.RemoveAll(n.dir)
+	}
 	return err
 }
 

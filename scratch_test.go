@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestScratchImage runs the static zedr-run in a root that holds nothing but
+// it and a static server, with /proc mounted (as every container runtime
+// does) and no /tmp or /dev: a scratch image.
+func TestScratchImage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --root")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	root := t.TempDir()
+	for _, b := range []struct{ out, pkg string }{{"zedr-run", "."}, {"server", "./testdata/server"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(root, b.out), b.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("static build of %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(root, "proc"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount", "--mount-proc", "--root="+root, "--kill-child",
+		"/zedr-run", "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--", "/server", "-notify")
+	cmd.Env = []string{} // a scratch image has no environment to speak of
+	z := startCmd(t, cmd, true)
+	z.readyPID(1)
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "generation=1 ") {
+		t.Fatalf("server in the scratch root answered %q", body)
+	}
+	pid1 := childOf(t, cmd.Process.Pid)
+	if err := syscall.Kill(pid1, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	z.readyPID(2)
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "generation=2 ") {
+		t.Fatalf("after a restart the server in the scratch root answered %q", body)
+	}
+	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := z.wait(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
