@@ -290,7 +290,7 @@ func TestOpenAllAdopts(t *testing.T) {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
 	lines := strings.Split(out.String(), "\n")
-	if len(lines) != 8 {
+	if len(lines) != 10 {
 		t.Fatalf("helper output:\n%s", out)
 	}
 	if want := fmt.Sprintf("tcp:127.0.0.1:0 inherited=true addr=%s fd=3", tcp.Addr()); lines[0] != want {
@@ -302,8 +302,18 @@ func TestOpenAllAdopts(t *testing.T) {
 	if want := fmt.Sprintf("unix:%s inherited=true addr=%s fd=4", path, path); lines[2] != want {
 		t.Errorf("got %q, want %q", lines[2], want)
 	}
-	if want := "fd 3 open=true\nfd 4 open=true\nfd 5 open=false\nfd 6 open=false\n"; strings.Join(lines[3:], "\n") != want {
-		t.Errorf("fds after OpenAll:\n%s\nwant (unmatched ones closed):\n%s", strings.Join(lines[3:], "\n"), want)
+	// Inherited sockets that no spec asked for are passed on, named as
+	// they were.
+	for i, want := range []string{
+		fmt.Sprintf("udp4:%s,name=%s inherited=true addr=%s fd=5", udp.Addr(), udp.Spec.FDName(), udp.Addr()),
+		fmt.Sprintf("tcp6:%s,name=%s inherited=true addr=%s fd=6", tcp6.Addr(), tcp6.Spec.FDName(), tcp6.Addr()),
+	} {
+		if lines[3+i] != want {
+			t.Errorf("passed on: got %q, want %q", lines[3+i], want)
+		}
+	}
+	if want := "fd 3 open=true\nfd 4 open=true\nfd 5 open=true\nfd 6 open=true\n"; strings.Join(lines[5:], "\n") != want {
+		t.Errorf("fds after OpenAll:\n%s\nwant all kept:\n%s", strings.Join(lines[5:], "\n"), want)
 	}
 
 	cmd, out = startHelper(t, "adopt", true, []*Socket{tcp6}, envSpecs+"="+specs[3])

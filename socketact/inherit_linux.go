@@ -1,6 +1,7 @@
 package socketact
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -41,11 +42,13 @@ func takeFDs(getenv func(string) string, pid int) ([]*os.File, []string, error) 
 // OpenAll opens the sockets for specs, in order. A socket from Inherited that
 // matches a spec (same family, type and address; port 0 in the spec matches
 // any port) is adopted, with Inherited set, instead of opened. Inherited
-// sockets that match no spec are closed: OpenAll takes ownership of them, so
-// call it once. On any error OpenAll closes every socket, adopted or opened,
-// and returns the error (an *OpenError, or the Inherited error).
+// sockets that match no spec follow, in their fd order, with the name their
+// activator gave them (see PassOn): zedr-run hands on whatever it was
+// handed. OpenAll takes ownership of the inherited files, so call it once.
+// On any error OpenAll closes every socket, adopted or opened, and returns
+// the error (an *OpenError, or the Inherited error).
 func OpenAll(specs []Spec) ([]*Socket, error) {
-	files, _, err := Inherited()
+	files, names, err := Inherited()
 	if err != nil {
 		return nil, fmt.Errorf("inherited sockets: %w", err)
 	}
@@ -73,11 +76,51 @@ func OpenAll(specs []Spec) ([]*Socket, error) {
 		socks = append(socks, sock)
 	}
 	for i, f := range files {
-		if !adopted[i] {
-			f.Close()
+		if adopted[i] {
+			continue
 		}
+		sock, err := PassOn(f, names[i])
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		adopted[i] = true
+		socks = append(socks, sock)
 	}
 	return socks, nil
+}
+
+// PassOn describes an inherited socket that no --listen spec asked for, so
+// that it is handed on as it is: its Spec is derived from the socket itself
+// (family, type and bound address) and named name, unless name is systemd's
+// "unknown".
+func PassOn(f *os.File, name string) (*Socket, error) {
+	fd := int(f.Fd())
+	family, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	sotype, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	sa, err3 := unix.Getsockname(fd)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, fmt.Errorf("inherited fd %d (%s) is not a socket: %w", fd, name, err)
+	}
+	stream := sotype == unix.SOCK_STREAM
+	var network string
+	switch family {
+	case unix.AF_INET:
+		network = map[bool]string{true: "tcp4", false: "udp4"}[stream]
+	case unix.AF_INET6:
+		network = map[bool]string{true: "tcp6", false: "udp6"}[stream]
+	case unix.AF_UNIX:
+		network = map[int]string{unix.SOCK_STREAM: "unix", unix.SOCK_DGRAM: "unixgram", unix.SOCK_SEQPACKET: "unixpacket"}[sotype]
+	}
+	addr := formatSockaddr(sa)
+	if network == "" || addr == "" {
+		return nil, fmt.Errorf("inherited fd %d (%s): unsupported socket (family %d, type %d)", fd, name, family, sotype)
+	}
+	spec := Spec{Network: network, Address: addr}
+	if name != unknownFDName && checkFDName(name) == "" {
+		spec.Name = name
+	}
+	return &Socket{Spec: spec, File: f, Inherited: true, addr: addr}, nil
 }
 
 // adopt returns a Socket for the first file not yet adopted that matches
