@@ -207,6 +207,7 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 		cfg.RestartSignals = append(cfg.RestartSignals, sig)
 	}
 	cfg.Env = childEnv(os.Environ())
+	cfg.OuterNotify = os.Getenv("NOTIFY_SOCKET") // zedr-run's own service manager, if any
 	return cfg, specs, logger, nil
 }
 

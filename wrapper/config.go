@@ -68,6 +68,10 @@ type Config struct {
 
 	Logger *slog.Logger
 
+	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
+	// service manager, or "". The children never see it.
+	OuterNotify string
+
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().
 	NotifyDir string

@@ -37,6 +37,7 @@ type supervisor struct {
 	log    *slog.Logger
 	notify *notifySocket
 	guard  *guardian
+	outer  outerNotify
 	events chan any
 	done   chan struct{}
 
@@ -85,12 +86,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		log:     cfg.Logger,
 		notify:  notify,
 		guard:   guard,
+		outer:   outerNotify{addr: cfg.OuterNotify},
 		events:  make(chan any, 64),
 		done:    make(chan struct{}),
 		nextGen: 1,
 		backoff: DefaultBackoffMin,
 	}
 	defer close(s.done)
+	defer s.outer.close()
 	go reap(s.done, func(e exit) { s.post(e) })
 	go notify.serve(func(m notifyMessage) { s.post(m) })
 
@@ -226,6 +229,11 @@ func (s *supervisor) startWith(why string, waiters []chan<- error) error {
 	s.gens = append(s.gens, g)
 	s.pending = g
 	s.log.Info("generation started", "gen", n, "pid", pid, "why", why, "ready", s.cfg.Ready.String())
+	if s.current != nil {
+		s.tell("RELOADING=1", monotonicUsec(), fmt.Sprintf("STATUS=restarting: generation %d starting (%s), generation %d serving", n, why, s.current.n))
+	} else {
+		s.tell(fmt.Sprintf("STATUS=starting generation %d (%s)", n, why))
+	}
 	g.readyTimer = s.after(s.cfg.ReadyTimeout, timerEvent{g, timerReadyTimeout})
 	switch s.cfg.Ready.Kind {
 	case ReadyDelay:
@@ -293,6 +301,7 @@ func (s *supervisor) onReady(g *generation, how string) {
 	if old != nil {
 		s.stop(old, fmt.Sprintf("replaced by generation %d", g.n))
 	}
+	s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d pid=%d", g.n, g.mainPID))
 	g.answer(nil)
 	s.runQueued()
 }
@@ -311,7 +320,9 @@ func (s *supervisor) rollback(g *generation, reason string) {
 	err := fmt.Errorf("generation %d rolled back: %s", g.n, reason)
 	if s.current != nil {
 		s.log.Error("generation rolled back", "gen", g.n, "pid", g.pid, "reason", reason, "serving", s.current.n)
+		s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d; generation %d rolled back: %s", s.current.n, g.n, reason))
 	} else {
+		s.tell(fmt.Sprintf("STATUS=generation %d failed before ready: %s", g.n, reason))
 		s.log.Error("generation failed before ready", "gen", g.n, "pid", g.pid, "reason", reason)
 	}
 	g.answer(err)
@@ -349,6 +360,7 @@ func (s *supervisor) armStopTimer(g *generation) {
 func (s *supervisor) shutdown(why string) {
 	s.stopping = true
 	s.log.Info("stopping", "why", why)
+	s.tell("STOPPING=1", "STATUS=stopping: "+why)
 	if s.backoffTimer != nil {
 		s.backoffTimer.Stop()
 		s.backoffTimer = nil
@@ -444,6 +456,7 @@ func (s *supervisor) onMainExit(g *generation, status syscall.WaitStatus) {
 			break
 		}
 		s.log.Error("child crashed", "gen", g.n, "pid", g.mainPID, "status", describe(status), "ready_for", time.Since(g.readyAt).Round(time.Millisecond))
+		s.tell(fmt.Sprintf("STATUS=generation %d crashed (%s); starting another", g.n, describe(status)))
 		if time.Since(g.readyAt) >= DefaultBackoffReset {
 			s.backoff = DefaultBackoffMin
 		}
@@ -552,4 +565,11 @@ func signame(sig os.Signal) string {
 		}
 	}
 	return sig.String()
+}
+
+// tell sends an sd_notify message to zedr-run's own service manager, if any.
+func (s *supervisor) tell(lines ...string) {
+	if err := s.outer.send(lines...); err != nil {
+		s.log.Debug("notify the service manager", "socket", s.outer.addr, "err", err)
+	}
 }
