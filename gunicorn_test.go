@@ -49,6 +49,7 @@ def app(environ, start_response):
 	if res.Failed() != 0 {
 		t.Errorf("%d requests failed: %v; examples %q", res.Failed(), res.Failures, res.Errors)
 	}
+	z.waitLog(`msg="generation exited" gen=10 `)
 	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "gunicorn generation=11 ") {
 		t.Errorf("after %d restarts gunicorn answers %q", restarts, body)
 	}

@@ -74,6 +74,7 @@ func TestRestartUnderLoad(t *testing.T) {
 			if res.OK == 0 {
 				t.Fatal("no request succeeded")
 			}
+			z.waitLog(fmt.Sprintf(`msg="generation exited" gen=%d `, restarts))
 			if body := get(t, z.addr, "/"); !strings.HasPrefix(body, fmt.Sprintf("generation=%d ", restarts+1)) {
 				t.Errorf("after %d restarts the server answers %q, want generation %d", restarts, body, restarts+1)
 			}
@@ -116,6 +117,7 @@ func TestRollback(t *testing.T) {
 	z.signal(syscall.SIGUSR2)
 	z.readyPID(4)
 	waitGone(t, first)
+	z.waitLog(`msg="generation exited" gen=1 `)
 	waitRequests(t, load, 200)
 	res := load.Stop()
 	t.Logf("two rollbacks and a good restart under load: %v", res)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -20,17 +22,7 @@ func TestScratchImage(t *testing.T) {
 	if err != nil {
 		t.Skip("unshare (util-linux) is not installed")
 	}
-	root := t.TempDir()
-	for _, b := range []struct{ out, pkg string }{{"zedr-run", "."}, {"server", "./testdata/server"}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(root, b.out), b.pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("static build of %s: %v\n%s", b.pkg, err, out)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(root, "proc"), 0o555); err != nil {
-		t.Fatal(err)
-	}
+	root := scratchRoot(t, map[string]string{"/zedr-run": "zedr-run", "/server": "server"})
 	cmd := exec.Command(unshare, "--pid", "--fork", "--mount", "--mount-proc", "--root="+root, "--kill-child",
 		"/zedr-run", "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--", "/server", "-notify")
 	cmd.Env = []string{} // a scratch image has no environment to speak of
@@ -44,6 +36,7 @@ func TestScratchImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	z.readyPID(2)
+	z.waitLog(`msg="generation exited" gen=1 `) // until then it may still answer
 	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "generation=2 ") {
 		t.Fatalf("after a restart the server in the scratch root answered %q", body)
 	}
@@ -53,4 +46,44 @@ func TestScratchImage(t *testing.T) {
 	if code := z.wait(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
+}
+
+var (
+	staticOnce sync.Once
+	staticDir  string
+	staticErr  error
+)
+
+// scratchRoot makes an empty root holding the static builds of zedr-run and
+// the test server ("zedr-run", "server") at the given paths, and /proc.
+func scratchRoot(t *testing.T, files map[string]string) string {
+	t.Helper()
+	staticOnce.Do(func() {
+		staticDir = filepath.Join(binDir, "static")
+		for _, b := range []struct{ out, pkg string }{{"zedr-run", "."}, {"server", "./testdata/server"}} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(staticDir, b.out), b.pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				staticErr = fmt.Errorf("static build of %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if staticErr != nil {
+		t.Fatal(staticErr)
+	}
+	root := t.TempDir()
+	for dst, src := range files {
+		b, err := os.ReadFile(filepath.Join(staticDir, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dst), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(root, "proc"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
