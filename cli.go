@@ -87,6 +87,8 @@ func newApp(stderr io.Writer) *cli.App {
 				Usage: "another `SIGNAL` that triggers a restart, besides USR2 (repeatable)"},
 			&cli.StringSliceFlag{Name: "compat", EnvVars: []string{"ZEDR_COMPAT"},
 				Usage: "also set another tool's variables: einhorn, server-starter, nginx (repeatable)"},
+			&cli.BoolFlag{Name: "fdstore", EnvVars: []string{"ZEDR_FDSTORE"},
+				Usage: "also keep the sockets in systemd's file descriptor store (the unit needs FileDescriptorStoreMax=), so that they survive a restart or crash of zedr-run itself"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"ZEDR_LOG_LEVEL"}, Value: "info",
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
@@ -124,11 +126,25 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	keepPaths := c.Bool("fdstore") // the store still holds the sockets: keep their files
 	defer func() {
 		for _, s := range socks {
-			s.Close()
+			if keepPaths {
+				s.File.Close()
+			} else {
+				s.Close()
+			}
 		}
 	}()
+	if c.Bool("fdstore") {
+		if cfg.OuterNotify == "" {
+			return usagef("--fdstore needs a service manager: NOTIFY_SOCKET is not set (run zedr-run as a systemd service with FileDescriptorStoreMax=)")
+		}
+		if err := socketact.StoreFDs(cfg.OuterNotify, socks); err != nil {
+			return err
+		}
+		logger.Info("sockets kept in the service manager's fd store", "count", len(socks))
+	}
 	for i, s := range socks {
 		logger.Info("listening", "fd", socketact.ListenFdsStart+i, "spec", s.Spec.String(), "addr", s.Addr(), "name", s.Spec.FDName(), "inherited", s.Inherited)
 	}
