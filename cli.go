@@ -89,6 +89,14 @@ func newApp(stderr io.Writer) *cli.App {
 				Usage: "also set another tool's variables: einhorn, server-starter, nginx (repeatable)"},
 			&cli.BoolFlag{Name: "fdstore", EnvVars: []string{"ZEDR_FDSTORE"},
 				Usage: "also keep the sockets in systemd's file descriptor store (the unit needs FileDescriptorStoreMax=), so that they survive a restart or crash of zedr-run itself"},
+			&cli.IntFlag{Name: "workers", EnvVars: []string{"ZEDR_WORKERS"}, Value: 1,
+				Usage: "run `N` children per generation on the same sockets, each with ZEDR_WORKER=0..N-1"},
+			&cli.StringFlag{Name: "rollout", EnvVars: []string{"ZEDR_ROLLOUT"}, Value: wrapper.DefaultRollout,
+				Usage: "how a restart replaces the workers: rolling (one at a time, capacity never below N) or all (N new, then stop the N old)"},
+			&cli.StringFlag{Name: "user", EnvVars: []string{"ZEDR_USER"},
+				Usage: "run the children as `USER[:GROUP]` with that user's groups (zedr-run must be root; it keeps the sockets)"},
+			&cli.StringFlag{Name: "group", EnvVars: []string{"ZEDR_GROUP"},
+				Usage: "the children's primary `GROUP` instead of the user's (with --user)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"ZEDR_LOG_LEVEL"}, Value: "info",
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
@@ -221,6 +229,9 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 			return cfg, nil, nil, usagef("bad --restart-signal %q: %s cannot be a restart signal", v, unix.SignalName(sig))
 		}
 		cfg.RestartSignals = append(cfg.RestartSignals, sig)
+	}
+	if err := configureWorkers(c, &cfg); err != nil {
+		return cfg, nil, nil, err
 	}
 	cfg.Env = childEnv(os.Environ())
 	cfg.OuterNotify = os.Getenv("NOTIFY_SOCKET") // zedr-run's own service manager, if any

@@ -71,6 +71,18 @@ type Config struct {
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
 	// service manager, or "". The children never see it.
 	OuterNotify string
+	// Workers is how many children of each generation share the sockets,
+	// each with ZEDR_WORKER=<0..Workers-1>; 0 means 1.
+	Workers int
+	// Rollout says how a restart replaces the workers: RolloutRolling or
+	// RolloutAll; "" means DefaultRollout.
+	Rollout string
+
+	// Credential, if not nil, is the user and groups the children (and
+	// exec: probes) run as; UserEnv sets their HOME, USER and LOGNAME.
+	// zedr-run itself keeps its privileges, to hold the sockets.
+	Credential *syscall.Credential
+	UserEnv    []string
 
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().
@@ -89,6 +101,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Ready.Kind == "" {
 		c.Ready = DefaultReadiness
+	}
+	if c.Workers <= 0 {
+		c.Workers = 1
+	}
+	if c.Rollout == "" {
+		c.Rollout = DefaultRollout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

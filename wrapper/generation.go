@@ -5,12 +5,12 @@ import (
 	"time"
 )
 
-// state is where a generation is in its life.
+// state is where a generation, or one of its workers, is in its life.
 type state int
 
 const (
 	starting state = iota // started, not yet ready
-	ready                 // serving: the current generation
+	ready                 // serving
 	draining              // told to stop, or its main process is gone and its group is being stopped
 	exited                // main process and whole process group gone
 )
@@ -19,9 +19,28 @@ func (s state) String() string {
 	return [...]string{"starting", "ready", "draining", "exited"}[s]
 }
 
-// generation is one start of the command. Only the supervisor loop touches it.
+// generation is one start of the command: the unit of a restart. It starts
+// one worker per slot it fills (every slot for a restart, only the empty
+// ones when crashed workers are replaced). Only the supervisor loop touches it.
 type generation struct {
 	n       int
+	state   state // starting while pending; ready while any of its workers serves
+	started time.Time
+	readyAt time.Time
+
+	slots   []int     // the worker slots (ZEDR_WORKER) this generation fills
+	next    int       // index in slots of the next worker to start
+	workers []*worker // its processes, in the order started; exited ones are swept
+	rolling bool      // start one worker at a time, each replacing the old one of its slot
+
+	waiters []chan<- error // restart requests answered when this generation is ready or rolled back
+}
+
+// worker is one process of a generation. Readiness, stopping and reaping
+// go by worker.
+type worker struct {
+	g       *generation
+	slot    int // ZEDR_WORKER
 	pid     int // the process zedr-run started; also its process group id
 	mainPID int // the main process: pid, or what the child announced with MAINPID=
 	state   state
@@ -36,13 +55,11 @@ type generation struct {
 	probeTimer *time.Timer // next exec: probe
 	probePID   int         // running exec: probe, or 0
 	stopTimer  *time.Timer // SIGKILL of the group after the stop timeout
-
-	waiters []chan<- error // restart requests answered when this generation is ready or rolled back
 }
 
-// stopTimers stops the readiness timers (not the stop timer).
-func (g *generation) stopReadyTimers() {
-	for _, t := range []*time.Timer{g.readyTimer, g.delayTimer, g.probeTimer} {
+// stopReadyTimers stops the readiness timers (not the stop timer).
+func (w *worker) stopReadyTimers() {
+	for _, t := range []*time.Timer{w.readyTimer, w.delayTimer, w.probeTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -54,4 +71,13 @@ func (g *generation) answer(err error) {
 		w <- err
 	}
 	g.waiters = nil
+}
+
+// pid is the main pid of the generation's first worker, for logs and the
+// exit status: with one worker, the child.
+func (g *generation) pid() int {
+	if len(g.workers) == 0 {
+		return 0
+	}
+	return g.workers[0].mainPID
 }

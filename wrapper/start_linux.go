@@ -29,9 +29,9 @@ type StartError struct {
 func (e *StartError) Error() string { return fmt.Sprintf("start %s: %v", e.Command, e.Err) }
 func (e *StartError) Unwrap() error { return e.Err }
 
-// startChild starts generation n through the shim and returns its pid once
-// the command has been exec'd.
-func (s *supervisor) startChild(n int) (int, error) {
+// startChild starts worker slot of generation n through the shim and
+// returns its pid once the command has been exec'd.
+func (s *supervisor) startChild(n, slot int) (int, error) {
 	name := s.cfg.Command[0]
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -57,13 +57,14 @@ func (s *supervisor) startChild(n int) (int, error) {
 	if len(s.cfg.Sockets) > 0 {
 		env = append(env, socketact.ChildEnv(s.cfg.Sockets, s.cfg.Compat)...)
 	}
-	env = append(env, "NOTIFY_SOCKET="+s.notify.path, "ZEDR_GENERATION="+strconv.Itoa(n))
+	env = append(env, "NOTIFY_SOCKET="+s.notify.path, "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
+	env = withUserEnv(env, s.cfg.UserEnv)
 
 	pid, err := spawn(reexec.SelfExe, reexec.Args(statusFD, path, s.cfg.Command), &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential},
 	})
 	unix.Close(theirs)
 	if err != nil {
@@ -111,15 +112,17 @@ func readStatus(fd int) (string, error) {
 	}
 }
 
-// startProbe runs an exec: readiness probe for g through /bin/sh.
-func (s *supervisor) startProbe(g *generation) (int, error) {
+// startProbe runs an exec: readiness probe for worker w through /bin/sh,
+// as the children's user.
+func (s *supervisor) startProbe(w *worker) (int, error) {
 	env := append([]string(nil), s.cfg.Env...)
-	env = append(env, "ZEDR_PID="+strconv.Itoa(g.mainPID), "ZEDR_GENERATION="+strconv.Itoa(g.n))
+	env = append(env, "ZEDR_PID="+strconv.Itoa(w.mainPID), "ZEDR_GENERATION="+strconv.Itoa(w.g.n), "ZEDR_WORKER="+strconv.Itoa(w.slot))
+	env = withUserEnv(env, s.cfg.UserEnv)
 	return spawn("/bin/sh", []string{"sh", "-c", s.cfg.Ready.Command}, &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: []uintptr{0, 2, 2}, // its output is zedr-run's diagnostics, not the service's stdout
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential},
 	})
 }
 

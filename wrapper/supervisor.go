@@ -15,7 +15,7 @@ import (
 // ErrStopping answers restart requests that arrive while zedr-run stops.
 var ErrStopping = errors.New("zedr-run is stopping")
 
-// timerKind says which of a generation's timers fired.
+// timerKind says which of a worker's timers fired.
 type timerKind int
 
 const (
@@ -26,7 +26,7 @@ const (
 )
 
 type timerEvent struct {
-	g    *generation
+	w    *worker
 	kind timerKind
 }
 
@@ -42,7 +42,7 @@ type supervisor struct {
 	done   chan struct{}
 
 	gens    []*generation // every generation with a process left, oldest first
-	current *generation   // the ready one serving, or nil
+	slots   []*worker     // the ready worker serving each slot (ZEDR_WORKER), nil while empty
 	pending *generation   // the one starting, or nil
 	nextGen int
 
@@ -53,7 +53,7 @@ type supervisor struct {
 	backoffTimer *time.Timer
 
 	stopping bool
-	final    *generation         // whose status zedr-run exits with
+	final    *worker             // whose status zedr-run exits with
 	lastExit *syscall.WaitStatus // of the last main process that ended on its own
 }
 
@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
 	}
-	notify, err := listenNotify(cfg.NotifyDir)
+	notify, err := listenNotifyFor(cfg.NotifyDir, cfg.Credential)
 	if err != nil {
 		return 0, err
 	}
@@ -89,6 +89,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		outer:   outerNotify{addr: cfg.OuterNotify},
 		events:  make(chan any, 64),
 		done:    make(chan struct{}),
+		slots:   make([]*worker, cfg.Workers),
 		nextGen: 1,
 		backoff: DefaultBackoffMin,
 	}
@@ -139,8 +140,8 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onTimer(ev)
 			case backoffEvent:
 				s.backoffTimer = nil
-				if !s.stopping && s.current == nil && s.pending == nil {
-					s.start("crash restart")
+				if empty := s.emptySlots(); !s.stopping && s.pending == nil && len(empty) > 0 {
+					s.startSlots("crash restart", nil, empty)
 				}
 			}
 		}
@@ -153,7 +154,9 @@ func (s *supervisor) onSignal(sig os.Signal) {
 		if s.stopping {
 			s.log.Warn("second stop signal: killing every generation now", "signal", signame(sig))
 			for _, g := range s.gens {
-				unix.Kill(-g.pid, unix.SIGKILL)
+				for _, w := range g.workers {
+					unix.Kill(-w.pid, unix.SIGKILL)
+				}
 			}
 			return
 		}
@@ -161,12 +164,15 @@ func (s *supervisor) onSignal(sig os.Signal) {
 	case isOneOf(sig, s.cfg.RestartSignals):
 		s.requestRestart(Request{Source: "signal " + signame(sig)})
 	default:
-		if s.current == nil {
+		serving := s.serving()
+		if len(serving) == 0 {
 			s.log.Warn("no child serving to forward the signal to", "signal", signame(sig))
 			return
 		}
-		if err := unix.Kill(s.current.mainPID, sig.(syscall.Signal)); err != nil {
-			s.log.Warn("forward signal", "signal", signame(sig), "gen", s.current.n, "pid", s.current.mainPID, "err", err)
+		for _, w := range serving {
+			if err := unix.Kill(w.mainPID, sig.(syscall.Signal)); err != nil {
+				s.log.Warn("forward signal", append([]any{"signal", signame(sig)}, append(s.attrs(w), "err", err)...)...)
+			}
 		}
 	}
 }
@@ -202,67 +208,31 @@ func (s *supervisor) requestRestart(req Request) {
 // start starts a generation with no one waiting for it.
 func (s *supervisor) start(why string) error { return s.startWith(why, nil) }
 
-// startWith starts the next generation as the pending one. If it cannot
-// start, the waiters hear why and, when nothing serves, a retry is scheduled.
+// startWith starts the next generation, for every worker slot, as the
+// pending one. If it cannot start, the waiters hear why and, when a slot is
+// left empty, a retry is scheduled.
 func (s *supervisor) startWith(why string, waiters []chan<- error) error {
-	n := s.nextGen
-	s.nextGen++
-	pid, err := s.startChild(n)
-	if pid != 0 {
-		s.guard.add(pid)
+	all := make([]int, s.cfg.Workers)
+	for i := range all {
+		all[i] = i
 	}
-	if err != nil {
-		if pid != 0 {
-			s.gens = append(s.gens, &generation{n: n, pid: pid, mainPID: pid, state: draining, started: time.Now()})
-		}
-		s.log.Error("generation failed to start", "gen", n, "why", why, "err", err)
-		for _, w := range waiters {
-			w <- err
-		}
-		if n == 1 {
-			return err
-		}
-		s.afterFailure()
-		return err
-	}
-	g := &generation{n: n, pid: pid, mainPID: pid, state: starting, started: time.Now(), waiters: waiters}
-	s.gens = append(s.gens, g)
-	s.pending = g
-	s.log.Info("generation started", "gen", n, "pid", pid, "why", why, "ready", s.cfg.Ready.String())
-	if s.current != nil {
-		s.tell("RELOADING=1", monotonicUsec(), fmt.Sprintf("STATUS=restarting: generation %d starting (%s), generation %d serving", n, why, s.current.n))
-	} else {
-		s.tell(fmt.Sprintf("STATUS=starting generation %d (%s)", n, why))
-	}
-	g.readyTimer = s.after(s.cfg.ReadyTimeout, timerEvent{g, timerReadyTimeout})
-	switch s.cfg.Ready.Kind {
-	case ReadyDelay:
-		g.delayTimer = s.after(s.cfg.Ready.Delay, timerEvent{g, timerReadyDelay})
-	case ReadyExec:
-		s.probe(g)
-	}
-	return nil
+	return s.startSlots(why, waiters, all)
 }
 
 // afterFailure runs after a start failed or a starting generation was
-// rolled back: with nothing serving, try again after a backoff; otherwise
-// run the restart that was queued, if any.
+// rolled back: run the restart that was queued, if any, or else, with a
+// slot empty (nothing serving, with one worker), try again after a backoff.
 func (s *supervisor) afterFailure() {
 	if s.stopping {
 		return
 	}
-	if s.current == nil {
-		if s.queued {
-			s.queued = false
-			waiters := s.queuedWaiters
-			s.queuedWaiters = nil
-			s.startWith("queued restart", waiters)
-			return
-		}
-		s.scheduleBackoff()
+	if s.queued {
+		s.runQueued()
 		return
 	}
-	s.runQueued()
+	if len(s.emptySlots()) > 0 {
+		s.scheduleBackoff()
+	}
 }
 
 func (s *supervisor) runQueued() {
@@ -281,79 +251,134 @@ func (s *supervisor) scheduleBackoff() {
 	}
 	d := s.backoff
 	s.backoff = min(2*s.backoff, DefaultBackoffMax)
-	s.log.Warn("nothing serving: starting again after backoff", "backoff", d)
+	if len(s.serving()) == 0 {
+		s.log.Warn("nothing serving: starting again after backoff", "backoff", d)
+	} else {
+		s.log.Warn("replacing crashed workers after backoff", "backoff", d, "workers", s.emptySlots())
+	}
 	s.backoffTimer = s.after(d, backoffEvent{})
 }
 
-// onReady makes the pending generation the current one and stops the old.
-func (s *supervisor) onReady(g *generation, how string) {
-	if g != s.pending || g.state != starting {
+// onReady records that a worker of the pending generation is ready. In a
+// rolling start it takes over its slot at once and the next worker starts;
+// otherwise the generation takes over every slot once all its workers are
+// ready. Either way the old workers are stopped as they are replaced.
+func (s *supervisor) onReady(w *worker, how string) {
+	g := w.g
+	if g != s.pending || w.state != starting {
 		return
 	}
-	g.stopReadyTimers()
-	s.killProbe(g)
+	w.stopReadyTimers()
+	s.killProbe(w)
+	w.state = ready
+	w.readyAt = time.Now()
+	if !s.rolloutDone(g) {
+		s.log.Info("worker ready", "gen", g.n, "worker", w.slot, "pid", w.mainPID, "after", w.readyAt.Sub(w.started).Round(time.Millisecond), "how", how)
+		if g.rolling {
+			s.install(w)
+			s.startNext(g)
+		}
+		return
+	}
 	g.state = ready
 	g.readyAt = time.Now()
 	s.pending = nil
-	old := s.current
-	s.current = g
-	s.log.Info("generation ready", "gen", g.n, "pid", g.mainPID, "after", g.readyAt.Sub(g.started).Round(time.Millisecond), "how", how)
-	if old != nil {
-		s.stop(old, fmt.Sprintf("replaced by generation %d", g.n))
+	attrs := []any{"gen", g.n, "pid", g.pid(), "after", g.readyAt.Sub(g.started).Round(time.Millisecond), "how", how}
+	if s.cfg.Workers > 1 {
+		attrs = append(attrs, "workers", len(g.workers), "pids", pids(g.workers))
 	}
-	s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d pid=%d", g.n, g.mainPID))
+	s.log.Info("generation ready", attrs...)
+	for _, w := range g.workers {
+		s.install(w)
+	}
+	s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d pid=%d", g.n, g.pid()))
 	g.answer(nil)
-	s.runQueued()
+	s.afterFailure()
 }
 
-// rollback kills a generation that did not become ready; whatever serves
-// goes on serving.
+// rollback kills the workers of the pending generation that are not ready.
+// Whatever serves goes on serving: in a rolling start, that is the new
+// workers already in their slots and the old ones of every other slot.
 func (s *supervisor) rollback(g *generation, reason string) {
 	if g != s.pending {
 		return
 	}
-	g.stopReadyTimers()
-	s.killProbe(g)
 	s.pending = nil
-	g.state = draining
-	unix.Kill(-g.pid, unix.SIGKILL)
+	pid := 0
+	var kept []int
+	for _, w := range g.workers {
+		switch {
+		case w.state == starting:
+			if pid == 0 {
+				pid = w.pid
+			}
+			w.stopReadyTimers()
+			s.killProbe(w)
+			w.state = draining
+			unix.Kill(-w.pid, unix.SIGKILL)
+		case w.state == ready && s.slots[w.slot] == w:
+			kept = append(kept, w.slot)
+		}
+	}
 	err := fmt.Errorf("generation %d rolled back: %s", g.n, reason)
-	if s.current != nil {
-		s.log.Error("generation rolled back", "gen", g.n, "pid", g.pid, "reason", reason, "serving", s.current.n)
-		s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d; generation %d rolled back: %s", s.current.n, g.n, reason))
+	if serving := s.serving(); len(serving) > 0 {
+		s.log.Error("generation rolled back", "gen", g.n, "pid", pid, "reason", reason, "serving", serving[0].g.n)
+		s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d; generation %d rolled back: %s", serving[0].g.n, g.n, reason))
 	} else {
+		s.log.Error("generation failed before ready", "gen", g.n, "pid", pid, "reason", reason)
 		s.tell(fmt.Sprintf("STATUS=generation %d failed before ready: %s", g.n, reason))
-		s.log.Error("generation failed before ready", "gen", g.n, "pid", g.pid, "reason", reason)
+	}
+	g.state = draining
+	if len(kept) > 0 {
+		g.state = ready
+		s.log.Error("rollout stopped: the workers already replaced keep serving, the others keep their old generation",
+			"gen", g.n, "new_workers", kept, "slots", s.slotGens())
+		err = fmt.Errorf("generation %d rolled back: %s; rollout stopped: workers %v run generation %d, the others their old generation", g.n, reason, kept, g.n)
 	}
 	g.answer(err)
 	s.afterFailure()
 }
 
-// stop asks g's main process to stop and arms the kill of its group.
+// stop asks every worker of g to stop and arms the kill of its group.
 func (s *supervisor) stop(g *generation, why string) {
-	if g.state == draining || g.state == exited {
-		return
-	}
-	if g == s.current {
-		s.current = nil
-	}
 	if g == s.pending {
 		s.pending = nil
-		g.stopReadyTimers()
-		s.killProbe(g)
 		g.answer(ErrStopping)
 	}
-	g.state = draining
-	s.log.Info("stopping generation", "gen", g.n, "pid", g.mainPID, "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)
-	if err := unix.Kill(g.mainPID, s.cfg.StopSignal); err != nil && !g.mainExited {
-		s.log.Warn("stop signal", "gen", g.n, "pid", g.mainPID, "err", err)
+	for _, w := range g.workers {
+		s.stopWorker(w, why)
 	}
-	s.armStopTimer(g)
+	g.state = draining
 }
 
-func (s *supervisor) armStopTimer(g *generation) {
-	if g.stopTimer == nil {
-		g.stopTimer = s.after(s.cfg.StopTimeout, timerEvent{g, timerStop})
+// stopWorker asks w's main process to stop and arms the kill of its group.
+func (s *supervisor) stopWorker(w *worker, why string) {
+	if w.state == draining || w.state == exited {
+		return
+	}
+	if s.slots[w.slot] == w {
+		s.slots[w.slot] = nil
+	}
+	if w.state == starting {
+		w.stopReadyTimers()
+		s.killProbe(w)
+	}
+	w.state = draining
+	s.settle(w.g)
+	msg := "stopping generation"
+	if s.cfg.Workers > 1 {
+		msg = "stopping worker"
+	}
+	s.log.Info(msg, append(s.attrs(w), "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)...)
+	if err := unix.Kill(w.mainPID, s.cfg.StopSignal); err != nil && !w.mainExited {
+		s.log.Warn("stop signal", append(s.attrs(w), "err", err)...)
+	}
+	s.armStopTimer(w)
+}
+
+func (s *supervisor) armStopTimer(w *worker) {
+	if w.stopTimer == nil {
+		w.stopTimer = s.after(s.cfg.StopTimeout, timerEvent{w, timerStop})
 	}
 }
 
@@ -369,9 +394,10 @@ func (s *supervisor) shutdown(why string) {
 		w <- ErrStopping
 	}
 	s.queuedWaiters, s.queued = nil, false
-	s.final = s.current
-	if s.final == nil {
-		s.final = s.pending
+	if serving := s.serving(); len(serving) > 0 {
+		s.final = serving[0]
+	} else if s.pending != nil && len(s.pending.workers) > 0 {
+		s.final = s.pending.workers[0]
 	}
 	for _, g := range s.gens {
 		s.stop(g, why)
@@ -379,111 +405,129 @@ func (s *supervisor) shutdown(why string) {
 }
 
 func (s *supervisor) onTimer(ev timerEvent) {
-	g := ev.g
+	w := ev.w
 	switch ev.kind {
 	case timerReadyDelay:
-		s.onReady(g, "alive for "+s.cfg.Ready.Delay.String())
+		s.onReady(w, "alive for "+s.cfg.Ready.Delay.String())
 	case timerReadyTimeout:
-		if g == s.pending && g.state == starting {
-			s.rollback(g, fmt.Sprintf("not ready after %v (--ready %s)", s.cfg.ReadyTimeout, s.cfg.Ready))
+		if w.g == s.pending && w.state == starting {
+			s.rollback(w.g, fmt.Sprintf("%snot ready after %v (--ready %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready))
 		}
 	case timerProbe:
-		g.probeTimer = nil
-		if g == s.pending && g.state == starting {
-			s.probe(g)
+		w.probeTimer = nil
+		if w.g == s.pending && w.state == starting {
+			s.probe(w)
 		}
 	case timerStop:
-		if g.state != exited && groupAlive(g.pid) {
-			s.log.Warn("stop timeout: killing the process group", "gen", g.n, "pgid", g.pid, "timeout", s.cfg.StopTimeout)
-			unix.Kill(-g.pid, unix.SIGKILL)
+		if w.state != exited && groupAlive(w.pid) {
+			attrs := []any{"gen", w.g.n}
+			if s.cfg.Workers > 1 {
+				attrs = append(attrs, "worker", w.slot)
+			}
+			s.log.Warn("stop timeout: killing the process group", append(attrs, "pgid", w.pid, "timeout", s.cfg.StopTimeout)...)
+			unix.Kill(-w.pid, unix.SIGKILL)
 		}
 	}
 }
 
-func (s *supervisor) probe(g *generation) {
-	pid, err := s.startProbe(g)
+func (s *supervisor) probe(w *worker) {
+	pid, err := s.startProbe(w)
 	if err != nil {
-		s.log.Warn("readiness probe did not start", "gen", g.n, "err", err)
-		g.probeTimer = s.after(DefaultProbeInterval, timerEvent{g, timerProbe})
+		s.log.Warn("readiness probe did not start", "gen", w.g.n, "err", err)
+		w.probeTimer = s.after(DefaultProbeInterval, timerEvent{w, timerProbe})
 		return
 	}
-	g.probePID = pid
+	w.probePID = pid
 }
 
-func (s *supervisor) killProbe(g *generation) {
-	if g.probePID != 0 {
-		unix.Kill(-g.probePID, unix.SIGKILL)
+func (s *supervisor) killProbe(w *worker) {
+	if w.probePID != 0 {
+		unix.Kill(-w.probePID, unix.SIGKILL)
 	}
 }
 
 func (s *supervisor) onExit(e exit) {
 	defer s.sweep()
 	for _, g := range s.gens {
-		switch e.pid {
-		case g.probePID:
-			g.probePID = 0
-			if e.status.Exited() && e.status.ExitStatus() == 0 {
-				s.onReady(g, "probe exited 0")
-			} else if g == s.pending && g.state == starting {
-				g.probeTimer = s.after(DefaultProbeInterval, timerEvent{g, timerProbe})
+		for _, w := range g.workers {
+			switch e.pid {
+			case w.probePID:
+				w.probePID = 0
+				if e.status.Exited() && e.status.ExitStatus() == 0 {
+					s.onReady(w, "probe exited 0")
+				} else if g == s.pending && w.state == starting {
+					w.probeTimer = s.after(DefaultProbeInterval, timerEvent{w, timerProbe})
+				}
+				return
+			case w.mainPID:
+				s.onMainExit(w, e.status)
+				return
+			case w.pid:
+				// The first process of a child that named another one its
+				// main process with MAINPID=: its exit is expected.
+				s.log.Debug("process exited", "gen", g.n, "pid", e.pid, "status", describe(e.status))
+				return
 			}
-			return
-		case g.mainPID:
-			s.onMainExit(g, e.status)
-			return
-		case g.pid:
-			// The first process of a child that named another one its
-			// main process with MAINPID=: its exit is expected.
-			s.log.Debug("process exited", "gen", g.n, "pid", e.pid, "status", describe(e.status))
-			return
 		}
 	}
 	s.log.Debug("reaped orphan", "pid", e.pid, "status", describe(e.status))
 }
 
-func (s *supervisor) onMainExit(g *generation, status syscall.WaitStatus) {
-	g.mainExited = true
-	g.status = status
+func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
+	w.mainExited = true
+	w.status = status
 	switch {
-	case g.state == starting:
-		s.rollback(g, "exited before ready: "+describe(status))
-	case g.state == ready:
-		s.current = nil
+	case w.state == starting:
+		s.rollback(w.g, s.who(w)+"exited before ready: "+describe(status))
+	case w.state == ready:
+		if s.slots[w.slot] == w {
+			s.slots[w.slot] = nil
+		}
 		st := status
 		s.lastExit = &st
-		g.state = draining
+		w.state = draining
+		s.settle(w.g)
 		if s.stopping {
 			break
 		}
-		s.log.Error("child crashed", "gen", g.n, "pid", g.mainPID, "status", describe(status), "ready_for", time.Since(g.readyAt).Round(time.Millisecond))
-		s.tell(fmt.Sprintf("STATUS=generation %d crashed (%s); starting another", g.n, describe(status)))
-		if time.Since(g.readyAt) >= DefaultBackoffReset {
+		s.log.Error("child crashed", append(s.attrs(w), "status", describe(status), "ready_for", time.Since(w.readyAt).Round(time.Millisecond))...)
+		s.tell(fmt.Sprintf("STATUS=generation %d worker %d crashed (%s); starting another", w.g.n, w.slot, describe(status)))
+		if time.Since(w.readyAt) >= DefaultBackoffReset {
 			s.backoff = DefaultBackoffMin
 		}
 		if s.pending == nil {
 			s.scheduleBackoff()
 		}
 	default:
-		s.log.Info("generation exited", "gen", g.n, "pid", g.mainPID, "status", describe(status))
+		s.log.Info("generation exited", append(s.attrs(w), "status", describe(status))...)
 	}
 	// Whatever is left of the group is told to stop, then killed.
-	if groupAlive(g.pid) {
-		unix.Kill(-g.pid, s.cfg.StopSignal)
-		s.armStopTimer(g)
+	if groupAlive(w.pid) {
+		unix.Kill(-w.pid, s.cfg.StopSignal)
+		s.armStopTimer(w)
 	}
 }
 
-// sweep forgets generations with no process left.
+// sweep forgets workers, and generations, with no process left.
 func (s *supervisor) sweep() {
 	live := s.gens[:0]
 	for _, g := range s.gens {
-		if g.mainExited && g.probePID == 0 && !groupAlive(g.pid) {
-			g.state = exited
-			s.guard.remove(g.pid)
-			g.stopReadyTimers()
-			if g.stopTimer != nil {
-				g.stopTimer.Stop()
+		left := g.workers[:0]
+		for _, w := range g.workers {
+			if w.mainExited && w.probePID == 0 && !groupAlive(w.pid) {
+				w.state = exited
+				s.guard.remove(w.pid)
+				w.stopReadyTimers()
+				if w.stopTimer != nil {
+					w.stopTimer.Stop()
+				}
+				continue
 			}
+			left = append(left, w)
+		}
+		g.workers = left
+		if len(left) == 0 && g != s.pending {
+			g.state = exited
 			continue
 		}
 		live = append(live, g)
@@ -492,41 +536,46 @@ func (s *supervisor) sweep() {
 }
 
 func (s *supervisor) onNotify(m notifyMessage) {
-	g := s.generationOf(m.pid)
-	if g == nil {
+	w := s.workerOf(m.pid)
+	if w == nil {
 		s.log.Debug("notify message from a process of no generation", "pid", m.pid)
 		return
 	}
+	g := w.g
 	if st, ok := m.fields["STATUS"]; ok {
 		s.log.Info("child status", "gen", g.n, "pid", m.pid, "status", st)
 	}
 	if v, ok := m.fields["MAINPID"]; ok {
-		if pid, err := parsePid(v); err == nil && pid != g.mainPID {
-			s.log.Info("child named its main process", "gen", g.n, "pid", pid, "was", g.mainPID)
-			g.mainPID = pid
+		if pid, err := parsePid(v); err == nil && pid != w.mainPID {
+			s.log.Info("child named its main process", "gen", g.n, "pid", pid, "was", w.mainPID)
+			w.mainPID = pid
 		}
 	}
 	if m.fields["STOPPING"] == "1" {
 		s.log.Info("child is stopping", "gen", g.n, "pid", m.pid)
 	}
 	if m.fields["READY"] == "1" && s.cfg.Ready.Kind == ReadyNotify {
-		s.onReady(g, "READY=1")
+		s.onReady(w, "READY=1")
 	}
 }
 
-// generationOf finds the generation a process belongs to: by pid, by process
+// workerOf finds the worker a process belongs to: by pid, by process
 // group, or by walking up its parents.
-func (s *supervisor) generationOf(pid int) *generation {
+func (s *supervisor) workerOf(pid int) *worker {
 	for range 32 {
 		for _, g := range s.gens {
-			if pid == g.pid || pid == g.mainPID {
-				return g
+			for _, w := range g.workers {
+				if pid == w.pid || pid == w.mainPID {
+					return w
+				}
 			}
 		}
 		if pgid, err := unix.Getpgid(pid); err == nil {
 			for _, g := range s.gens {
-				if pgid == g.pid {
-					return g
+				for _, w := range g.workers {
+					if pgid == w.pid {
+						return w
+					}
 				}
 			}
 		}

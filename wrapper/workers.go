@@ -1,0 +1,230 @@
+package wrapper
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Restart policies for --rollout.
+const (
+	// RolloutRolling replaces one worker at a time: start the new worker of
+	// a slot, wait until it is ready, stop the old one of that slot.
+	RolloutRolling = "rolling"
+	// RolloutAll starts every new worker, waits until all are ready, then
+	// stops every old one.
+	RolloutAll = "all"
+)
+
+// DefaultRollout is rolling: capacity never drops below --workers, at most
+// one process more than that runs at any time (all needs twice the memory
+// during a restart), and a bad binary is caught by its first worker.
+const DefaultRollout = RolloutRolling
+
+// startSlots starts generation nextGen for the given worker slots as the
+// pending one: one worker at a time when it replaces serving workers in a
+// rolling restart, every worker at once otherwise (the first start, the
+// replacement of crashed workers, --rollout all).
+func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int) error {
+	n := s.nextGen
+	s.nextGen++
+	g := &generation{n: n, state: starting, started: time.Now(), slots: slots, waiters: waiters}
+	g.rolling = s.cfg.Rollout == RolloutRolling && s.anyServing(slots)
+	first := len(slots)
+	if g.rolling {
+		first = 1
+	}
+	for g.next < first {
+		i := slots[g.next]
+		g.next++
+		if err := s.startWorker(g, i); err != nil {
+			if len(g.workers) > 0 {
+				s.gens = append(s.gens, g) // to be reaped
+			}
+			s.abandon(g)
+			s.log.Error("generation failed to start", "gen", n, "why", why, "err", err)
+			g.answer(err)
+			if n == 1 {
+				return err
+			}
+			s.afterFailure()
+			return err
+		}
+	}
+	s.gens = append(s.gens, g)
+	s.pending = g
+	attrs := []any{"gen", n, "pid", g.pid(), "why", why, "ready", s.cfg.Ready.String()}
+	if s.cfg.Workers > 1 {
+		attrs = append(attrs, "workers", slots, "rollout", map[bool]string{true: RolloutRolling, false: RolloutAll}[g.rolling])
+	}
+	s.log.Info("generation started", attrs...)
+	if serving := s.serving(); len(serving) > 0 {
+		s.tell("RELOADING=1", monotonicUsec(), fmt.Sprintf("STATUS=restarting: generation %d starting (%s), generation %d serving", n, why, serving[0].g.n))
+	} else {
+		s.tell(fmt.Sprintf("STATUS=starting generation %d (%s)", n, why))
+	}
+	return nil
+}
+
+// startWorker starts the worker of generation g for slot i and arms its
+// readiness. A worker whose process started but could not exec the command
+// stays in g, draining, to be reaped.
+func (s *supervisor) startWorker(g *generation, i int) error {
+	pid, err := s.startChild(g.n, i)
+	if pid == 0 {
+		return err
+	}
+	s.guard.add(pid)
+	w := &worker{g: g, slot: i, pid: pid, mainPID: pid, state: starting, started: time.Now()}
+	g.workers = append(g.workers, w)
+	if err != nil {
+		w.state = draining
+		return err
+	}
+	if s.cfg.Workers > 1 {
+		s.log.Info("worker started", "gen", g.n, "worker", i, "pid", pid)
+	}
+	w.readyTimer = s.after(s.cfg.ReadyTimeout, timerEvent{w, timerReadyTimeout})
+	switch s.cfg.Ready.Kind {
+	case ReadyDelay:
+		w.delayTimer = s.after(s.cfg.Ready.Delay, timerEvent{w, timerReadyDelay})
+	case ReadyExec:
+		s.probe(w)
+	}
+	return nil
+}
+
+// startNext starts the next worker of a rolling generation; one that
+// cannot start stops the rollout.
+func (s *supervisor) startNext(g *generation) {
+	if g.next >= len(g.slots) {
+		return
+	}
+	i := g.slots[g.next]
+	g.next++
+	if err := s.startWorker(g, i); err != nil {
+		s.log.Error("worker failed to start", "gen", g.n, "worker", i, "err", err)
+		s.rollback(g, fmt.Sprintf("worker %d did not start: %v", i, err))
+	}
+}
+
+// abandon kills every worker of g that did not start serving.
+func (s *supervisor) abandon(g *generation) {
+	for _, w := range g.workers {
+		w.stopReadyTimers()
+		s.killProbe(w)
+		w.state = draining
+		unix.Kill(-w.pid, unix.SIGKILL)
+	}
+	g.state = draining
+}
+
+// rolloutDone reports whether every worker of g has started and none is
+// still starting.
+func (s *supervisor) rolloutDone(g *generation) bool {
+	if g.next < len(g.slots) {
+		return false
+	}
+	for _, w := range g.workers {
+		if w.state == starting {
+			return false
+		}
+	}
+	return true
+}
+
+// install makes a ready worker the one serving its slot and stops the one
+// it replaces.
+func (s *supervisor) install(w *worker) {
+	if w.state != ready || s.slots[w.slot] == w {
+		return
+	}
+	old := s.slots[w.slot]
+	s.slots[w.slot] = w
+	if old != nil {
+		s.stopWorker(old, fmt.Sprintf("replaced by generation %d", w.g.n))
+	}
+}
+
+// settle updates the state of a generation that is not pending from its
+// workers': ready while one of them serves, draining after.
+func (s *supervisor) settle(g *generation) {
+	if g == s.pending {
+		return
+	}
+	for _, w := range g.workers {
+		if w.state == ready {
+			g.state = ready
+			return
+		}
+	}
+	g.state = draining
+}
+
+// serving lists the workers serving, in slot order.
+func (s *supervisor) serving() []*worker {
+	var ws []*worker
+	for _, w := range s.slots {
+		if w != nil {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// emptySlots lists the slots with no worker serving.
+func (s *supervisor) emptySlots() []int {
+	var empty []int
+	for i, w := range s.slots {
+		if w == nil {
+			empty = append(empty, i)
+		}
+	}
+	return empty
+}
+
+func (s *supervisor) anyServing(slots []int) bool {
+	for _, i := range slots {
+		if s.slots[i] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// slotGens lists, for the logs, the generation serving each slot (0: none).
+func (s *supervisor) slotGens() []int {
+	gens := make([]int, len(s.slots))
+	for i, w := range s.slots {
+		if w != nil {
+			gens[i] = w.g.n
+		}
+	}
+	return gens
+}
+
+// attrs names a worker in a log line: gen=N [worker=I] pid=P. With one
+// worker the worker index is left out, as before workers existed.
+func (s *supervisor) attrs(w *worker) []any {
+	if s.cfg.Workers > 1 {
+		return []any{"gen", w.g.n, "worker", w.slot, "pid", w.mainPID}
+	}
+	return []any{"gen", w.g.n, "pid", w.mainPID}
+}
+
+// who prefixes a rollback reason with the worker, when there are several.
+func (s *supervisor) who(w *worker) string {
+	if s.cfg.Workers > 1 {
+		return fmt.Sprintf("worker %d ", w.slot)
+	}
+	return ""
+}
+
+func pids(ws []*worker) []int {
+	var p []int
+	for _, w := range ws {
+		p = append(p, w.mainPID)
+	}
+	return p
+}
