@@ -68,6 +68,12 @@ type Config struct {
 
 	Logger *slog.Logger
 
+	// ControlPath is where the control socket is created (see
+	// ControlPathFor); "" means no control socket.
+	ControlPath string
+	// Version is zedr-run's, for Status.
+	Version string
+
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().
 	NotifyDir string

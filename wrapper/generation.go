@@ -22,8 +22,9 @@ func (s state) String() string {
 // generation is one start of the command. Only the supervisor loop touches it.
 type generation struct {
 	n       int
-	pid     int // the process zedr-run started; also its process group id
-	mainPID int // the main process: pid, or what the child announced with MAINPID=
+	why     string // why it was started: firstStart, the restart's source, ...
+	pid     int    // the process zedr-run started; also its process group id
+	mainPID int    // the main process: pid, or what the child announced with MAINPID=
 	state   state
 	started time.Time
 	readyAt time.Time

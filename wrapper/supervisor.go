@@ -53,6 +53,8 @@ type supervisor struct {
 	stopping bool
 	final    *generation         // whose status zedr-run exits with
 	lastExit *syscall.WaitStatus // of the last main process that ended on its own
+
+	hist history // for Status
 }
 
 // Run supervises the command until zedr-run is told to stop (SIGTERM or
@@ -82,12 +84,23 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		done:    make(chan struct{}),
 		nextGen: 1,
 		backoff: DefaultBackoffMin,
+		hist:    history{started: time.Now()},
 	}
 	defer close(s.done)
 	go reap(s.done, func(e exit) { s.post(e) })
 	go notify.serve(func(m notifyMessage) { s.post(m) })
 
-	if err := s.start("first start"); err != nil {
+	if cfg.ControlPath != "" {
+		ctl, err := listenControl(cfg.ControlPath)
+		if err != nil {
+			return 0, err
+		}
+		defer ctl.Close()
+		go ctl.serve(s)
+		s.log.Info("control socket", "path", cfg.ControlPath)
+	}
+
+	if err := s.start(firstStart); err != nil {
 		return 0, err
 	}
 	return s.loop(ctx), nil
@@ -127,6 +140,14 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onNotify(ev)
 			case timerEvent:
 				s.onTimer(ev)
+			case Request:
+				s.requestRestart(ev)
+			case statusRequest:
+				ev.reply <- s.snapshot()
+			case stopRequest:
+				if !s.stopping {
+					s.shutdown(ev.by)
+				}
 			case backoffEvent:
 				s.backoffTimer = nil
 				if !s.stopping && s.current == nil && s.pending == nil {
@@ -202,7 +223,8 @@ func (s *supervisor) startWith(why string, waiters []chan<- error) error {
 		if pid != 0 {
 			s.gens = append(s.gens, &generation{n: n, pid: pid, mainPID: pid, state: draining, started: time.Now()})
 		}
-		s.log.Error("generation failed to start", "gen", n, "why", why, "err", err)
+		s.log.Error("generation failed to start", "gen", n, "pid", pid, "why", why, "err", err)
+		s.hist.startFailed(n, why, err)
 		for _, w := range waiters {
 			w <- err
 		}
@@ -212,8 +234,9 @@ func (s *supervisor) startWith(why string, waiters []chan<- error) error {
 		s.afterFailure()
 		return err
 	}
-	g := &generation{n: n, pid: pid, mainPID: pid, state: starting, started: time.Now(), waiters: waiters}
+	g := &generation{n: n, why: why, pid: pid, mainPID: pid, state: starting, started: time.Now(), waiters: waiters}
 	s.gens = append(s.gens, g)
+	s.hist.restartBegan(g)
 	s.pending = g
 	s.log.Info("generation started", "gen", n, "pid", pid, "why", why, "ready", s.cfg.Ready.String())
 	g.readyTimer = s.after(s.cfg.ReadyTimeout, timerEvent{g, timerReadyTimeout})
@@ -281,8 +304,10 @@ func (s *supervisor) onReady(g *generation, how string) {
 	s.current = g
 	s.log.Info("generation ready", "gen", g.n, "pid", g.mainPID, "after", g.readyAt.Sub(g.started).Round(time.Millisecond), "how", how)
 	if old != nil {
+		s.hist.restarts++
 		s.stop(old, fmt.Sprintf("replaced by generation %d", g.n))
 	}
+	s.hist.restartEnded(g.n, ResultOK, "")
 	g.answer(nil)
 	s.runQueued()
 }
@@ -299,6 +324,8 @@ func (s *supervisor) rollback(g *generation, reason string) {
 	g.state = draining
 	unix.Kill(-g.pid, unix.SIGKILL)
 	err := fmt.Errorf("generation %d rolled back: %s", g.n, reason)
+	s.hist.rollbacks++
+	s.hist.restartEnded(g.n, ResultRolledBack, reason)
 	if s.current != nil {
 		s.log.Error("generation rolled back", "gen", g.n, "pid", g.pid, "reason", reason, "serving", s.current.n)
 	} else {
@@ -321,6 +348,7 @@ func (s *supervisor) stop(g *generation, why string) {
 		g.stopReadyTimers()
 		s.killProbe(g)
 		g.answer(ErrStopping)
+		s.hist.restartEnded(g.n, ResultCancelled, ErrStopping.Error())
 	}
 	g.state = draining
 	s.log.Info("stopping generation", "gen", g.n, "pid", g.mainPID, "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)
@@ -372,7 +400,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 		}
 	case timerStop:
 		if g.state != exited && groupAlive(g.pid) {
-			s.log.Warn("stop timeout: killing the process group", "gen", g.n, "pgid", g.pid, "timeout", s.cfg.StopTimeout)
+			s.log.Warn("stop timeout: killing the process group", "gen", g.n, "pid", g.mainPID, "pgid", g.pid, "timeout", s.cfg.StopTimeout)
 			unix.Kill(-g.pid, unix.SIGKILL)
 		}
 	}
@@ -381,7 +409,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 func (s *supervisor) probe(g *generation) {
 	pid, err := s.startProbe(g)
 	if err != nil {
-		s.log.Warn("readiness probe did not start", "gen", g.n, "err", err)
+		s.log.Warn("readiness probe did not start", "gen", g.n, "pid", g.mainPID, "err", err)
 		g.probeTimer = s.after(DefaultProbeInterval, timerEvent{g, timerProbe})
 		return
 	}
@@ -433,6 +461,7 @@ func (s *supervisor) onMainExit(g *generation, status syscall.WaitStatus) {
 		if s.stopping {
 			break
 		}
+		s.hist.crashes++
 		s.log.Error("child crashed", "gen", g.n, "pid", g.mainPID, "status", describe(status), "ready_for", time.Since(g.readyAt).Round(time.Millisecond))
 		if time.Since(g.readyAt) >= DefaultBackoffReset {
 			s.backoff = DefaultBackoffMin
@@ -460,6 +489,7 @@ func (s *supervisor) sweep() {
 			if g.stopTimer != nil {
 				g.stopTimer.Stop()
 			}
+			s.hist.forget(g)
 			continue
 		}
 		live = append(live, g)
