@@ -86,6 +86,9 @@ func FindControl(pid int) (string, error) {
 		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
 			return "", fmt.Errorf("no process pid=%d", pid)
 		}
+		if path := controlOfProcess(pid); path != "" {
+			return path, nil
+		}
 		return "", fmt.Errorf("no control socket of pid=%d in %s: is it a zedr-run? If it was started with --control PATH, pass the same --control PATH", pid, where)
 	}
 	type found struct {
@@ -173,4 +176,43 @@ func Control(path string, req ControlRequest) (ControlResponse, error) {
 		return resp, fmt.Errorf("bad answer from %s: %w", path, err)
 	}
 	return resp, nil
+}
+
+// controlOfProcess reads the --control PATH or ZEDR_CONTROL that zedr-run
+// pid was started with from /proc, or returns "".
+func controlOfProcess(pid int) string {
+	proc := "/proc/" + strconv.Itoa(pid)
+	var path string
+	if b, err := os.ReadFile(proc + "/environ"); err == nil {
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "ZEDR_CONTROL="); ok {
+				path = v
+			}
+		}
+	}
+	if b, err := os.ReadFile(proc + "/cmdline"); err == nil {
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		for i := 1; i < len(args) && args[i] != "--"; i++ {
+			a := strings.TrimPrefix(args[i], "-")
+			if v, ok := strings.CutPrefix(a, "-control="); ok {
+				path = v
+			} else if (a == "-control" || a == "control") && i+1 < len(args) {
+				path = args[i+1]
+			}
+		}
+	}
+	if path == "" {
+		return ""
+	}
+	if !filepath.IsAbs(path) {
+		cwd, err := os.Readlink(proc + "/cwd")
+		if err != nil {
+			return ""
+		}
+		path = filepath.Join(cwd, path)
+	}
+	if !liveControl(path, pid) {
+		return ""
+	}
+	return path
 }
