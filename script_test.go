@@ -150,7 +150,7 @@ func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitlog NAME REGEXP [N]")
 	}
 	p := proc(ts, args[0])
-	re, err := regexp.Compile(args[1])
+	re, err := regexp.Compile("(?m)" + args[1]) // ^ and $ match at lines
 	ts.Check(err)
 	n := 1
 	if len(args) == 3 {

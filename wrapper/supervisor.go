@@ -302,7 +302,7 @@ func (s *supervisor) onReady(g *generation, how string) {
 	s.pending = nil
 	old := s.current
 	s.current = g
-	s.log.Info("generation ready", "gen", g.n, "pid", g.mainPID, "after", g.readyAt.Sub(g.started).Round(time.Millisecond), "how", how)
+	s.log.Info("generation ready", "gen", g.n, "pid", g.mainPID, "after", g.readyAt.Sub(g.started).Round(time.Millisecond).String(), "how", how)
 	if old != nil {
 		s.hist.restarts++
 		s.stop(old, fmt.Sprintf("replaced by generation %d", g.n))
