@@ -400,7 +400,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 		}
 	case timerStop:
 		if g.state != exited && groupAlive(g.pid) {
-			s.log.Warn("stop timeout: killing the process group", "gen", g.n, "pid", g.mainPID, "pgid", g.pid, "timeout", s.cfg.StopTimeout)
+			s.log.Warn("stop timeout: killing the process group", "gen", g.n, "pgid", g.pid, "pid", g.mainPID, "timeout", s.cfg.StopTimeout)
 			unix.Kill(-g.pid, unix.SIGKILL)
 		}
 	}
