@@ -60,7 +60,7 @@ func newApp(stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:                   "zedr-run",
 		Usage:                  "restart network services with zero downtime, without changing them",
-		UsageText:              "zedr-run [options] -- COMMAND [ARG...]",
+		UsageText:              "zedr-run [options] -- COMMAND [ARG...]\n" + controlUsage,
 		Description:            description,
 		Version:                version,
 		HideHelpCommand:        true,
@@ -101,6 +101,10 @@ func newApp(stderr io.Writer) *cli.App {
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
 				Usage: "text or json"},
+			&cli.StringFlag{Name: "control", EnvVars: []string{"ZEDR_CONTROL"},
+				Usage: "create the control socket at `PATH` (default: $XDG_RUNTIME_DIR/zedr-run/PID.sock, /run/zedr-run/PID.sock or $TMPDIR/zedr-run-UID/PID.sock)"},
+			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
+				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
 		},
 		Action: func(c *cli.Context) error { return serve(c, stderr) },
 	}
@@ -110,7 +114,13 @@ func newApp(stderr io.Writer) *cli.App {
 // supervise the command. It returns childExit with the child's status, a
 // usageError for a bad command line, or another error for a startup failure.
 func run(ctx context.Context, args []string) error {
-	return newApp(os.Stderr).RunContext(ctx, args)
+	app := newApp(os.Stderr)
+	// Only zedr-run's first argument can name a control command: after
+	// options or "--", "status" is the child's name.
+	if len(args) > 1 && isControlCommand(args[1]) {
+		app.Commands = controlCommands(os.Stdout)
+	}
+	return app.RunContext(ctx, args)
 }
 
 func serve(c *cli.Context, stderr io.Writer) error {
@@ -129,6 +139,19 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	if _, err := exec.LookPath(command[0]); err != nil {
 		return fmt.Errorf("cannot run %s: %w", command[0], err)
 	}
+	if path := c.String("pid-file"); path != "" {
+		remove, err := writePidFile(path)
+		if err != nil {
+			return err
+		}
+		defer remove()
+	}
+	if cfg.ControlPath = c.String("control"); cfg.ControlPath == "" {
+		if cfg.ControlPath, err = wrapper.ControlPathFor(os.Getpid()); err != nil {
+			logger.Warn("no control socket: zedr-run status, restart and stop will not work", "err", err)
+		}
+	}
+	cfg.Version = version
 
 	socks, err := socketact.OpenAll(specs)
 	if err != nil {

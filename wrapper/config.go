@@ -83,6 +83,11 @@ type Config struct {
 	// zedr-run itself keeps its privileges, to hold the sockets.
 	Credential *syscall.Credential
 	UserEnv    []string
+	// ControlPath is where the control socket is created (see
+	// ControlPathFor); "" means no control socket.
+	ControlPath string
+	// Version is zedr-run's, for Status.
+	Version string
 
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().

@@ -23,10 +23,14 @@ func (s state) String() string {
 // one worker per slot it fills (every slot for a restart, only the empty
 // ones when crashed workers are replaced). Only the supervisor loop touches it.
 type generation struct {
-	n       int
-	state   state // starting while pending; ready while any of its workers serves
-	started time.Time
-	readyAt time.Time
+	n   int
+	why string // why it was started: firstStart, the restart's source, ...
+
+	firstPID int    // the main pid of its first worker, for Status once it is gone
+	lastExit string // how the last of its main processes ended, for Status
+	state    state  // starting while pending; ready while any of its workers serves
+	started  time.Time
+	readyAt  time.Time
 
 	slots   []int     // the worker slots (ZEDR_WORKER) this generation fills
 	next    int       // index in slots of the next worker to start

@@ -55,6 +55,8 @@ type supervisor struct {
 	stopping bool
 	final    *worker             // whose status zedr-run exits with
 	lastExit *syscall.WaitStatus // of the last main process that ended on its own
+
+	hist history // for Status
 }
 
 // Run supervises the command until zedr-run is told to stop (SIGTERM or
@@ -92,13 +94,24 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		slots:   make([]*worker, cfg.Workers),
 		nextGen: 1,
 		backoff: DefaultBackoffMin,
+		hist:    history{started: time.Now()},
 	}
 	defer close(s.done)
 	defer s.outer.close()
 	go reap(s.done, func(e exit) { s.post(e) })
 	go notify.serve(func(m notifyMessage) { s.post(m) })
 
-	if err := s.start("first start"); err != nil {
+	if cfg.ControlPath != "" {
+		ctl, err := listenControl(cfg.ControlPath)
+		if err != nil {
+			return 0, err
+		}
+		defer ctl.Close()
+		go ctl.serve(s)
+		s.log.Info("control socket", "path", cfg.ControlPath)
+	}
+
+	if err := s.start(firstStart); err != nil {
 		return 0, err
 	}
 	return s.loop(ctx), nil
@@ -138,10 +151,18 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onNotify(ev)
 			case timerEvent:
 				s.onTimer(ev)
+			case Request:
+				s.requestRestart(ev)
+			case statusRequest:
+				ev.reply <- s.snapshot()
+			case stopRequest:
+				if !s.stopping {
+					s.shutdown(ev.by)
+				}
 			case backoffEvent:
 				s.backoffTimer = nil
 				if empty := s.emptySlots(); !s.stopping && s.pending == nil && len(empty) > 0 {
-					s.startSlots("crash restart", nil, empty)
+					s.startSlots(crashRestart, nil, empty)
 				}
 			}
 		}
@@ -283,7 +304,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	g.state = ready
 	g.readyAt = time.Now()
 	s.pending = nil
-	attrs := []any{"gen", g.n, "pid", g.pid(), "after", g.readyAt.Sub(g.started).Round(time.Millisecond), "how", how}
+	attrs := []any{"gen", g.n, "pid", g.pid(), "after", g.readyAt.Sub(g.started).Round(time.Millisecond).String(), "how", how}
 	if s.cfg.Workers > 1 {
 		attrs = append(attrs, "workers", len(g.workers), "pids", pids(g.workers))
 	}
@@ -291,6 +312,10 @@ func (s *supervisor) onReady(w *worker, how string) {
 	for _, w := range g.workers {
 		s.install(w)
 	}
+	if g.why != firstStart && g.why != crashRestart {
+		s.hist.restarts++
+	}
+	s.hist.restartEnded(g.n, ResultOK, "")
 	s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d pid=%d", g.n, g.pid()))
 	g.answer(nil)
 	s.afterFailure()
@@ -321,6 +346,8 @@ func (s *supervisor) rollback(g *generation, reason string) {
 		}
 	}
 	err := fmt.Errorf("generation %d rolled back: %s", g.n, reason)
+	s.hist.rollbacks++
+	s.hist.restartEnded(g.n, ResultRolledBack, reason)
 	if serving := s.serving(); len(serving) > 0 {
 		s.log.Error("generation rolled back", "gen", g.n, "pid", pid, "reason", reason, "serving", serving[0].g.n)
 		s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d; generation %d rolled back: %s", serving[0].g.n, g.n, reason))
@@ -344,6 +371,7 @@ func (s *supervisor) stop(g *generation, why string) {
 	if g == s.pending {
 		s.pending = nil
 		g.answer(ErrStopping)
+		s.hist.restartEnded(g.n, ResultCancelled, ErrStopping.Error())
 	}
 	for _, w := range g.workers {
 		s.stopWorker(w, why)
@@ -424,7 +452,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 			if s.cfg.Workers > 1 {
 				attrs = append(attrs, "worker", w.slot)
 			}
-			s.log.Warn("stop timeout: killing the process group", append(attrs, "pgid", w.pid, "timeout", s.cfg.StopTimeout)...)
+			s.log.Warn("stop timeout: killing the process group", append(attrs, "pgid", w.pid, "pid", w.mainPID, "timeout", s.cfg.StopTimeout)...)
 			unix.Kill(-w.pid, unix.SIGKILL)
 		}
 	}
@@ -433,7 +461,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 func (s *supervisor) probe(w *worker) {
 	pid, err := s.startProbe(w)
 	if err != nil {
-		s.log.Warn("readiness probe did not start", "gen", w.g.n, "err", err)
+		s.log.Warn("readiness probe did not start", "gen", w.g.n, "pid", w.mainPID, "err", err)
 		w.probeTimer = s.after(DefaultProbeInterval, timerEvent{w, timerProbe})
 		return
 	}
@@ -476,6 +504,7 @@ func (s *supervisor) onExit(e exit) {
 func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	w.mainExited = true
 	w.status = status
+	w.g.lastExit = describe(status)
 	switch {
 	case w.state == starting:
 		s.rollback(w.g, s.who(w)+"exited before ready: "+describe(status))
@@ -490,6 +519,7 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 		if s.stopping {
 			break
 		}
+		s.hist.crashes++
 		s.log.Error("child crashed", append(s.attrs(w), "status", describe(status), "ready_for", time.Since(w.readyAt).Round(time.Millisecond))...)
 		s.tell(fmt.Sprintf("STATUS=generation %d worker %d crashed (%s); starting another", w.g.n, w.slot, describe(status)))
 		if time.Since(w.readyAt) >= DefaultBackoffReset {
@@ -528,6 +558,7 @@ func (s *supervisor) sweep() {
 		g.workers = left
 		if len(left) == 0 && g != s.pending {
 			g.state = exited
+			s.hist.forget(g)
 			continue
 		}
 		live = append(live, g)

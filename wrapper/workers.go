@@ -29,7 +29,7 @@ const DefaultRollout = RolloutRolling
 func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int) error {
 	n := s.nextGen
 	s.nextGen++
-	g := &generation{n: n, state: starting, started: time.Now(), slots: slots, waiters: waiters}
+	g := &generation{n: n, why: why, state: starting, started: time.Now(), slots: slots, waiters: waiters}
 	g.rolling = s.cfg.Rollout == RolloutRolling && s.anyServing(slots)
 	first := len(slots)
 	if g.rolling {
@@ -43,7 +43,8 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 				s.gens = append(s.gens, g) // to be reaped
 			}
 			s.abandon(g)
-			s.log.Error("generation failed to start", "gen", n, "why", why, "err", err)
+			s.log.Error("generation failed to start", "gen", n, "pid", g.pid(), "why", why, "err", err)
+			s.hist.startFailed(n, why, err)
 			g.answer(err)
 			if n == 1 {
 				return err
@@ -54,6 +55,7 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 	}
 	s.gens = append(s.gens, g)
 	s.pending = g
+	s.hist.restartBegan(g)
 	attrs := []any{"gen", n, "pid", g.pid(), "why", why, "ready", s.cfg.Ready.String()}
 	if s.cfg.Workers > 1 {
 		attrs = append(attrs, "workers", slots, "rollout", map[bool]string{true: RolloutRolling, false: RolloutAll}[g.rolling])
@@ -78,6 +80,9 @@ func (s *supervisor) startWorker(g *generation, i int) error {
 	s.guard.add(pid)
 	w := &worker{g: g, slot: i, pid: pid, mainPID: pid, state: starting, started: time.Now()}
 	g.workers = append(g.workers, w)
+	if g.firstPID == 0 {
+		g.firstPID = pid
+	}
 	if err != nil {
 		w.state = draining
 		return err

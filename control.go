@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper"
+)
+
+// The control commands talk to a running zedr-run over its control socket.
+// They are dispatched only when the command is zedr-run's first argument,
+// so that `zedr-run -- status` still runs a program named status.
+
+// controlCommands are the subcommands; isControlCommand checks args[1].
+func controlCommands(stdout io.Writer) []*cli.Command {
+	find := []cli.Flag{
+		&cli.StringFlag{Name: "control", EnvVars: []string{"ZEDR_CONTROL"},
+			Usage: "the control socket `PATH` of the zedr-run to talk to"},
+		&cli.IntFlag{Name: "pid", Usage: "talk to the zedr-run with this `PID`"},
+	}
+	return []*cli.Command{
+		{
+			Name:      "status",
+			Usage:     "show what a running zedr-run is doing",
+			UsageText: "zedr-run status [--json] [--pid PID | --control PATH]",
+			Flags:     append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}}, find...),
+			Action: func(c *cli.Context) error {
+				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdStatus})
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(resp.Status)
+				}
+				printStatus(stdout, resp.Status, time.Now())
+				return nil
+			},
+		},
+		{
+			Name:      "restart",
+			Usage:     "restart the child with zero downtime, as SIGUSR2 does",
+			UsageText: "zedr-run restart [--wait] [--pid PID | --control PATH]",
+			Description: "With --wait, return once the new generation took over (exit 0), or\n" +
+				"exit 1 with the reason when the restart was refused or rolled back.",
+			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "wait for the outcome"}}, find...),
+			Action: func(c *cli.Context) error {
+				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdRestart, Wait: c.Bool("wait")})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, resp.Message)
+				return nil
+			},
+		},
+		{
+			Name:      "stop",
+			Usage:     "stop every generation gracefully and exit, as SIGTERM does",
+			UsageText: "zedr-run stop [--pid PID | --control PATH]",
+			Flags:     find,
+			Action: func(c *cli.Context) error {
+				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdStop})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, resp.Message)
+				return nil
+			},
+		},
+	}
+}
+
+func isControlCommand(arg string) bool {
+	switch arg {
+	case wrapper.CmdStatus, wrapper.CmdRestart, wrapper.CmdStop:
+		return true
+	}
+	return false
+}
+
+// controlRequest finds the zedr-run meant, sends req and returns the answer,
+// or an error when the answer is no.
+func controlRequest(c *cli.Context, req wrapper.ControlRequest) (wrapper.ControlResponse, error) {
+	if c.NArg() > 0 {
+		return wrapper.ControlResponse{}, usagef("%s takes no arguments, got %q", c.Command.Name, c.Args().Slice())
+	}
+	path := c.String("control")
+	pid := c.Int("pid")
+	switch {
+	case path != "" && c.IsSet("pid"):
+		return wrapper.ControlResponse{}, usagef("give --pid or --control, not both")
+	case c.IsSet("pid") && pid <= 0:
+		return wrapper.ControlResponse{}, usagef("bad --pid %d: want a process id", pid)
+	case path == "":
+		var err error
+		if path, err = wrapper.FindControl(pid); err != nil {
+			return wrapper.ControlResponse{}, err
+		}
+	}
+	resp, err := wrapper.Control(path, req)
+	if errors.Is(err, unix.EACCES) {
+		return resp, fmt.Errorf("%w: only the user zedr-run runs as, or root, may control it", err)
+	}
+	if err != nil {
+		return resp, err
+	}
+	if !resp.OK {
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+// printStatus writes the status as a table, for people.
+func printStatus(w io.Writer, st *wrapper.Status, now time.Time) {
+	if st == nil {
+		return
+	}
+	state := "running"
+	if st.Stopping {
+		state = "stopping"
+	}
+	fmt.Fprintf(w, "zedr-run pid=%d version=%s %s, up %s\n", st.PID, st.Version, state, ago(now, st.Started))
+	fmt.Fprintf(w, "command: %s\n", strings.Join(st.Command, " "))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(st.Sockets) > 0 {
+		fmt.Fprintln(tw, "\nFD\tNAME\tADDRESS\tSPEC")
+		for _, s := range st.Sockets {
+			addr := s.Addr
+			if s.Inherited {
+				addr += " (inherited)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.FD, s.Name, addr, s.Spec)
+		}
+	}
+	fmt.Fprintln(tw, "\nGEN\tPID\tSTATE\tSTARTED\tREADY AFTER\tWHY\tEXIT")
+	for _, g := range st.Generations {
+		name := g.State
+		if g.Current {
+			name += " (serving)"
+		}
+		readyAfter := "-"
+		if g.ReadyAfter > 0 {
+			readyAfter = g.ReadyAfter.Round(time.Millisecond).String()
+		}
+		exit := g.Exit
+		if exit == "" {
+			exit = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s ago\t%s\t%s\t%s\n", g.Gen, g.PID, name, ago(now, g.Started), readyAfter, g.Why, exit)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nrestarts: %d  rollbacks: %d  crashes: %d\n", st.Restarts, st.Rollbacks, st.Crashes)
+	if r := st.LastRestart; r != nil {
+		fmt.Fprintf(w, "last restart: generation %d by %s: %s", r.Gen, r.By, r.Result)
+		if r.Reason != "" {
+			fmt.Fprintf(w, ": %s", r.Reason)
+		}
+		fmt.Fprintf(w, " (%s ago)\n", ago(now, r.At))
+	} else {
+		fmt.Fprintln(w, "last restart: none")
+	}
+	if st.RestartQueued {
+		fmt.Fprintln(w, "a restart is queued")
+	}
+}
+
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Minute).String()
+}
+
+const controlUsage = `zedr-run status [--json] | restart [--wait] | stop   [--pid PID | --control PATH]`
