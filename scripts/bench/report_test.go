@@ -22,8 +22,8 @@ func TestFmtDur(t *testing.T) {
 func TestTable(t *testing.T) {
 	runs := []runStats{
 		{Contender: "zedr-run", Delay: 300 * time.Millisecond, Restarts: 50, Requests: 1000, OK: 1000, Failures: map[string]int{},
-			Steady: latStats{900, time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond},
-			Around: latStats{100, time.Millisecond, 5 * time.Millisecond, 9 * time.Millisecond},
+			Steady:  latStats{900, time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond},
+			Around:  latStats{100, time.Millisecond, 5 * time.Millisecond, 9 * time.Millisecond},
 			ToServe: spread{310 * time.Millisecond, 330 * time.Millisecond}, ToGone: spread{320 * time.Millisecond, 340 * time.Millisecond}},
 		{Contender: "naive", Delay: 0, Restarts: 50, Requests: 1000, OK: 990, Failures: map[string]int{loadgen.Refused: 7, loadgen.Reset: 3}},
 		{Contender: "Server::Starter", Delay: 0, Skipped: "start_server not installed"},

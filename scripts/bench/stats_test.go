@@ -26,13 +26,13 @@ func TestRestartWindows(t *testing.T) {
 func TestSplit(t *testing.T) {
 	ws := []window{{100 * ms, 200 * ms}, {500 * ms, 600 * ms}}
 	samples := []loadgen.Sample{
-		{At: 10 * ms, Latency: 5 * ms},   // steady
-		{At: 90 * ms, Latency: 10 * ms},  // ends as the window starts: around
-		{At: 150 * ms, Latency: 1 * ms},  // inside
-		{At: 200 * ms, Latency: 1 * ms},  // starts as it ends: around
-		{At: 201 * ms, Latency: 1 * ms},  // steady
+		{At: 10 * ms, Latency: 5 * ms},    // steady
+		{At: 90 * ms, Latency: 10 * ms},   // ends as the window starts: around
+		{At: 150 * ms, Latency: 1 * ms},   // inside
+		{At: 200 * ms, Latency: 1 * ms},   // starts as it ends: around
+		{At: 201 * ms, Latency: 1 * ms},   // steady
 		{At: 300 * ms, Latency: 400 * ms}, // spans the second window: around
-		{At: 601 * ms, Latency: 1 * ms},  // steady
+		{At: 601 * ms, Latency: 1 * ms},   // steady
 	}
 	steady, around := split(samples, ws)
 	if len(steady) != 3 || len(around) != 4 {
