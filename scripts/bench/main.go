@@ -235,27 +235,32 @@ func (e *env) runOne(c contender, p plan) (runStats, panel, error) {
 	return st, panel{Title: c.name, Duration: r.Elapsed, Samples: r.Samples, Restarts: ts}, nil
 }
 
-// restartOnce triggers a restart and polls every 2 ms until another process
-// than old answers and old is gone. It returns the trigger, serve and gone times.
+// restartOnce triggers a restart, then polls every 2 ms until another
+// process than old answers, and (separately, as a probe may wait in the
+// accept queue) until old is gone. It returns the trigger, serve and gone times.
 func restartOnce(addr string, old int, restart func() error) ([3]time.Time, error) {
 	var t [3]time.Time
 	t[0] = time.Now()
+	deadline := t[0].Add(60 * time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- restart() }()
-	deadline := t[0].Add(60 * time.Second)
-	for t[1].IsZero() || t[2].IsZero() {
-		if time.Now().After(deadline) {
-			return t, fmt.Errorf("restart of pid=%d on %s: no switch after 60s", old, addr)
+	gonec := make(chan time.Time, 1)
+	go func() {
+		for !gone(old) && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
 		}
-		if t[1].IsZero() {
-			if pid, err := identify(addr); err == nil && pid != old {
-				t[1] = time.Now()
-			}
-		}
-		if t[2].IsZero() && gone(old) {
-			t[2] = time.Now()
+		gonec <- time.Now()
+	}()
+	for t[1].IsZero() && time.Now().Before(deadline) {
+		if pid, err := identify(addr); err == nil && pid != old {
+			t[1] = time.Now()
+			break
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+	t[2] = <-gonec
+	if t[1].IsZero() || !gone(old) {
+		return t, fmt.Errorf("restart of pid=%d on %s: no switch after 60s", old, addr)
 	}
 	if err := <-errc; err != nil {
 		return t, fmt.Errorf("restart: %w", err)
