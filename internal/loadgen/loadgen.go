@@ -37,6 +37,14 @@ type Config struct {
 	Duration    time.Duration // stop after this long (0 = no time limit); one of the two limits is required
 	KeepAlive   bool          // false: a new connection per request; true: reuse connections
 	Timeout     time.Duration // per request (dial+write+read), default 5s
+	Trace       bool          // keep every request in Result.Samples (for plots and time windows)
+}
+
+// Sample is one request of a traced load (Config.Trace).
+type Sample struct {
+	At      time.Duration // when the request started, since Result.Start
+	Latency time.Duration // until the answer was read or the request failed
+	Kind    string        // "" for success, else the failure kind (see Kinds)
 }
 
 // Failure kinds, the keys of Result.Failures.
@@ -71,6 +79,8 @@ type Result struct {
 	Latency  Latencies
 	Errors   []string // up to 10 distinct example error messages
 	Elapsed  time.Duration
+	Start    time.Time // when the load started
+	Samples  []Sample  // every request in the order they ended, with Config.Trace only
 }
 
 // Failed returns the number of failed requests.
@@ -173,8 +183,8 @@ func Start(ctx context.Context, cfg Config) (*Load, error) {
 		start: time.Now(),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
-		res:   Result{Failures: map[string]int{}, Bodies: map[string]int{}},
 	}
+	l.res = Result{Failures: map[string]int{}, Bodies: map[string]int{}, Start: l.start}
 	var wg sync.WaitGroup
 	for range cfg.Concurrency {
 		wg.Go(l.worker)
@@ -225,6 +235,7 @@ func (l *Load) Snapshot() Result {
 		r.Bodies[k] = v
 	}
 	r.Errors = append([]string(nil), l.res.Errors...)
+	r.Samples = append([]Sample(nil), l.res.Samples...)
 	r.Latency.P50, r.Latency.P99 = l.quantile(0.50), l.quantile(0.99)
 	if r.Elapsed = time.Since(l.start); !l.end.IsZero() {
 		r.Elapsed = l.end.Sub(l.start)
@@ -258,7 +269,7 @@ func (l *Load) worker() {
 			retried = true
 			line, _, err = l.roundTrip(&c, deadline)
 		}
-		l.record(time.Since(t0), line, retried, err)
+		l.record(t0, time.Since(t0), line, retried, err)
 	}
 }
 
@@ -356,10 +367,17 @@ func Classify(err error) string {
 	return Other
 }
 
-func (l *Load) record(d time.Duration, line string, retried bool, err error) {
+func (l *Load) record(t0 time.Time, d time.Duration, line string, retried bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.res.Requests++
+	if l.cfg.Trace {
+		s := Sample{At: t0.Sub(l.start), Latency: d}
+		if err != nil {
+			s.Kind = Classify(err)
+		}
+		l.res.Samples = append(l.res.Samples, s)
+	}
 	if retried {
 		l.res.Retried++
 	}

@@ -272,3 +272,35 @@ func TestStringAndBuckets(t *testing.T) {
 		prev = i
 	}
 }
+
+func TestTrace(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+			return
+		}
+		hello(w, r)
+	}))
+	defer srv.Close()
+	r := run(t, Config{Addr: srv.Listener.Addr().String(), MaxRequests: 100, Concurrency: 1, Trace: true})
+	if len(r.Samples) != 100 || r.Start.IsZero() {
+		t.Fatalf("%d samples, start %v; want 100 and a start time", len(r.Samples), r.Start)
+	}
+	kinds := map[string]int{}
+	for i, s := range r.Samples {
+		kinds[s.Kind]++
+		if s.Latency <= 0 || s.At < 0 || s.At+s.Latency > r.Elapsed {
+			t.Errorf("sample %d: %+v outside the load's %v", i, s, r.Elapsed)
+		}
+		if i > 0 && s.At < r.Samples[i-1].At { // one worker: in order
+			t.Errorf("sample %d at %v before sample %d at %v", i, s.At, i-1, r.Samples[i-1].At)
+		}
+	}
+	if kinds[""] != r.OK || kinds[Status] != r.Failures[Status] || kinds[""]+kinds[Status] != 100 {
+		t.Errorf("sample kinds %v, result %v", kinds, r)
+	}
+	if r := run(t, Config{Addr: srv.Listener.Addr().String(), MaxRequests: 10}); r.Samples != nil {
+		t.Errorf("%d samples without Trace", len(r.Samples))
+	}
+}

@@ -9,7 +9,8 @@
 // (or unixgram) echo on every datagram socket that prefixes each reply with
 // the identity line. With -listen ADDR (repeatable, or a comma list such as
 // :8080,:8081) it calls net.Listen("tcp", ADDR) itself instead, for running
-// directly or under zedr-run's transparent mode.
+// directly or under zedr-run's transparent mode. Without LISTEN_FDS it also
+// takes the sockets of Perl's Server::Starter ($SERVER_STARTER_PORT).
 //
 // HTTP: / answers "generation=G pid=P worker=W\n" (G from $ZEDR_GENERATION,
 // W from $ZEDR_WORKER, "-" when unset); /env prints the LISTEN_*,
@@ -18,7 +19,8 @@
 // answers like /.
 //
 // Flags: -start-delay D waits D before serving (the sockets are held and
-// connections queue meanwhile); -notify sends READY=1 and STATUS=serving
+// connections queue meanwhile; with -bind-late and -listen it binds only
+// after the delay, as most servers do after their setup); -notify sends READY=1 and STATUS=serving
 // after that, and STOPPING=1 when stopping; -drain D bounds the graceful
 // shutdown (default 10s); -mode is one of
 //
@@ -69,6 +71,7 @@ var (
 	startDelay = flag.Duration("start-delay", 0, "wait `D` before serving")
 	notify     = flag.Bool("notify", false, "send READY=1, STATUS=serving and STOPPING=1 on $NOTIFY_SOCKET")
 	mode       = flag.String("mode", "normal", "normal, exit, never-ready, ignore-term or crash-after=D")
+	bindLate   = flag.Bool("bind-late", false, "with -listen: bind after the start delay, not before")
 	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
 	identity   string
 )
@@ -86,18 +89,17 @@ func main() {
 	if *mode == "ignore-term" {
 		signal.Ignore(syscall.SIGTERM)
 	}
+	late := *bindLate && len(listen) > 0
+	if late {
+		wait(*startDelay, sigs)
+	}
 	listeners, conns, err := sockets()
 	if err != nil {
 		exit(1, "%v", err)
 	}
 	logf("serving %d sockets", len(listeners)+len(conns))
-
-	if *startDelay > 0 {
-		select {
-		case <-time.After(*startDelay):
-		case sig := <-sigs:
-			exit(0, "%s during start delay", signame(sig))
-		}
+	if !late {
+		wait(*startDelay, sigs)
 	}
 	switch *mode {
 	case "exit":
@@ -147,6 +149,18 @@ func main() {
 	}
 }
 
+// wait waits d, the start delay; a stop signal meanwhile exits.
+func wait(d time.Duration, sigs <-chan os.Signal) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-time.After(d):
+	case sig := <-sigs:
+		exit(0, "%s during start delay", signame(sig))
+	}
+}
+
 func parseMode(m string) (time.Duration, error) {
 	switch m {
 	case "normal", "exit", "never-ready", "ignore-term":
@@ -188,10 +202,35 @@ func sockets() ([]net.Listener, []net.PacketConn, error) {
 	for _, p := range pmap {
 		pcs = append(pcs, p...)
 	}
+	if len(ls)+len(pcs) == 0 && os.Getenv("SERVER_STARTER_PORT") != "" {
+		ls, err = serverStarterListeners(os.Getenv("SERVER_STARTER_PORT"))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	if len(ls)+len(pcs) == 0 {
-		return nil, nil, errors.New("no sockets: run under zedr-run or systemd, or pass -listen ADDR")
+		return nil, nil, errors.New("no sockets: run under zedr-run, systemd or start_server, or pass -listen ADDR")
 	}
 	return ls, pcs, nil
+}
+
+// serverStarterListeners takes the listeners of SERVER_STARTER_PORT, as
+// Server::Starter sets it: "127.0.0.1:8080=3;9090=4;/run/app.sock=5".
+func serverStarterListeners(v string) ([]net.Listener, error) {
+	var ls []net.Listener
+	for _, ent := range strings.Split(v, ";") {
+		i := strings.LastIndexByte(ent, '=')
+		fd, err := strconv.Atoi(ent[i+1:])
+		if i < 0 || err != nil || fd < 0 {
+			return nil, fmt.Errorf("SERVER_STARTER_PORT=%q: entry %q is not ADDRESS=FD", v, ent)
+		}
+		l, err := net.FileListener(os.NewFile(uintptr(fd), ent[:i]))
+		if err != nil {
+			return nil, fmt.Errorf("SERVER_STARTER_PORT entry %q: %w", ent, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
 }
 
 func handler() http.Handler {
