@@ -152,8 +152,21 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		}
 	}
 	cfg.Version = version
+	if cfg.SelfPath, err = os.Executable(); err != nil {
+		logger.Warn("zedr-run cannot find its own binary: zedr-run reexec will not work", "err", err)
+	}
+	// A zedr-run that a previous one exec'd in its place (zedr-run reexec)
+	// takes the sockets and the children over instead of starting afresh.
+	if cfg.Handoff, err = wrapper.ParseHandoff(); err != nil {
+		return err
+	}
 
-	socks, err := socketact.OpenAll(specs)
+	var socks []*socketact.Socket
+	if cfg.Handoff != nil {
+		socks, err = handedOverSockets(cfg.Handoff)
+	} else {
+		socks, err = socketact.OpenAll(specs)
+	}
 	if err != nil {
 		return err
 	}
@@ -167,7 +180,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 			}
 		}
 	}()
-	if c.Bool("fdstore") {
+	if c.Bool("fdstore") && cfg.Handoff == nil {
 		if cfg.OuterNotify == "" {
 			return usagef("--fdstore needs a service manager: NOTIFY_SOCKET is not set (run zedr-run as a systemd service with FileDescriptorStoreMax=)")
 		}
@@ -313,4 +326,24 @@ func childEnv(env []string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// handedOverSockets takes the sockets a previous zedr-run handed over, at
+// the fds it says, in its order.
+func handedOverSockets(h *wrapper.Handoff) ([]*socketact.Socket, error) {
+	var socks []*socketact.Socket
+	for _, hs := range h.Sockets {
+		spec, err := socketact.ParseSpec(hs.Spec)
+		if err == nil {
+			var sock *socketact.Socket
+			sock, err = socketact.Adopt(spec, os.NewFile(uintptr(hs.FD), spec.FDName()), hs.Inherited, hs.Owned)
+			if err == nil {
+				unix.CloseOnExec(hs.FD)
+				socks = append(socks, sock)
+				continue
+			}
+		}
+		return nil, fmt.Errorf("socket handed over by the previous zedr-run (fd %d, %s): %w", hs.FD, hs.Spec, err)
+	}
+	return socks, nil
 }

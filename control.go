@@ -63,6 +63,24 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 			},
 		},
 		{
+			Name:      "reexec",
+			Usage:     "replace a running zedr-run's binary in place, keeping its sockets and children",
+			UsageText: "zedr-run reexec [--pid PID | --control PATH]",
+			Description: "The running zedr-run first runs its binary on disk as a check; if that\n" +
+				"passes, it execs it in place (same pid), handing over the sockets, the\n" +
+				"generations and their states, and carries on supervising them. If the\n" +
+				"check fails, it says why and carries on as it is.",
+			Flags: find,
+			Action: func(c *cli.Context) error {
+				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdReexec})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, resp.Message)
+				return nil
+			},
+		},
+		{
 			Name:      "stop",
 			Usage:     "stop every generation gracefully and exit, as SIGTERM does",
 			UsageText: "zedr-run stop [--pid PID | --control PATH]",
@@ -81,7 +99,7 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 
 func isControlCommand(arg string) bool {
 	switch arg {
-	case wrapper.CmdStatus, wrapper.CmdRestart, wrapper.CmdStop:
+	case wrapper.CmdStatus, wrapper.CmdRestart, wrapper.CmdStop, wrapper.CmdReexec:
 		return true
 	}
 	return false

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"zedr-run/reexec"
+	"zedr-run/wrapper"
 )
 
 // Exit codes of zedr-run itself; otherwise it exits with the child's status.
@@ -18,12 +20,21 @@ const (
 	exitUsage   = 2 // bad command line
 )
 
+// The main thread is zedr-run's spawner: every child is forked from it, so
+// that the children's parent-death signal is tied to a thread that lives as
+// long as zedr-run, even across `zedr-run reexec` (see wrapper.ServeSpawns).
+func init() { runtime.LockOSThread() }
+
 func main() {
 	if reexec.Init() {
 		return // not reached: Init execs the command or exits
 	}
-	err := run(context.Background(), os.Args)
-	os.Exit(exitCodeOf(err))
+	wrapper.SpawnFromMainThread()
+	go func() {
+		err := run(context.Background(), os.Args)
+		os.Exit(exitCodeOf(err))
+	}()
+	wrapper.ServeSpawns()
 }
 
 // usageError is a bad command line: exit code 2.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -232,21 +233,26 @@ func TestKill9LeavesNoGrandchild(t *testing.T) {
 	}
 }
 
-// childrenOf lists pid's children, waiting until it has some.
+// childrenOf lists pid's children (those of all its threads: zedr-run
+// starts them from one thread of its own), sorted, waiting until it has two.
 func childrenOf(t *testing.T, pid int) []int {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-		if err != nil {
-			t.Fatal(err)
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("no tasks of pid=%d: %v", pid, err)
 		}
 		var pids []int
-		for _, f := range strings.Fields(string(b)) {
-			var p int
-			fmt.Sscan(f, &p)
-			pids = append(pids, p)
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			for _, f := range strings.Fields(string(b)) {
+				var p int
+				fmt.Sscan(f, &p)
+				pids = append(pids, p)
+			}
 		}
+		sort.Ints(pids)
 		if len(pids) >= 2 || time.Now().After(deadline) {
 			return pids
 		}

@@ -40,6 +40,8 @@ func Init() bool {
 		os.Exit(run(os.Args[1:]))
 	case GuardianName:
 		os.Exit(guardian())
+	case SelfTestName:
+		os.Exit(selfTest(os.Args[1:]))
 	}
 	return false
 }

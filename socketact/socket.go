@@ -35,3 +35,6 @@ func (s *Socket) Close() error {
 	}
 	return errors.Join(s.File.Close(), rmErr)
 }
+
+// Owned reports whether zedr-run created this socket's unix socket file.
+func (s *Socket) Owned() bool { return s.created != nil }

@@ -89,6 +89,13 @@ type Config struct {
 	// Version is zedr-run's, for Status.
 	Version string
 
+	// SelfPath is zedr-run's own binary on disk, which `zedr-run reexec`
+	// execs; Handoff, when not nil, is the state a previous zedr-run handed
+	// this one by that exec (see ParseHandoff): Run carries on with it
+	// instead of starting the first generation.
+	SelfPath string
+	Handoff  *Handoff
+
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().
 	NotifyDir string

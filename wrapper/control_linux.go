@@ -25,6 +25,7 @@ const (
 	CmdStatus  = "status"
 	CmdRestart = "restart"
 	CmdStop    = "stop"
+	CmdReexec  = "reexec"
 )
 
 // ControlRequest is what a client sends, as one line of JSON.
@@ -140,6 +141,24 @@ func (c *controlServer) handle(s *supervisor, conn *net.UnixConn) {
 		return
 	}
 	by := fmt.Sprintf("control (pid=%d uid=%d)", cred.Pid, cred.Uid)
+	if req.Cmd == CmdReexec {
+		// The answer must be written before zedr-run execs: the loop waits
+		// for written.
+		done, written := make(chan error, 1), make(chan struct{})
+		defer close(written)
+		s.post(reexecRequest{by: by, done: done, written: written})
+		select {
+		case err := <-done:
+			if err != nil {
+				reply(ControlResponse{Error: err.Error()})
+				return
+			}
+			reply(ControlResponse{OK: true, Message: fmt.Sprintf("zedr-run pid=%d is re-executing %s", os.Getpid(), s.cfg.SelfPath)})
+		case <-s.done:
+			reply(ControlResponse{Error: "zedr-run stopped before it could answer"})
+		}
+		return
+	}
 	reply(s.control(req, by))
 }
 
@@ -183,7 +202,7 @@ func (s *supervisor) control(req ControlRequest, by string) ControlResponse {
 		}
 		return ControlResponse{OK: true, Message: msg, Status: &st}
 	}
-	return ControlResponse{Error: fmt.Sprintf("unknown command %q: want %s, %s or %s", req.Cmd, CmdStatus, CmdRestart, CmdStop)}
+	return ControlResponse{Error: fmt.Sprintf("unknown command %q: want %s, %s, %s or %s", req.Cmd, CmdStatus, CmdRestart, CmdStop, CmdReexec)}
 }
 
 // requestStatus asks the loop for a snapshot; false if the loop has ended.

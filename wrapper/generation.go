@@ -59,6 +59,7 @@ type worker struct {
 	probeTimer *time.Timer // next exec: probe
 	probePID   int         // running exec: probe, or 0
 	stopTimer  *time.Timer // SIGKILL of the group after the stop timeout
+	stopAt     time.Time   // when stopTimer fires, for a reexec to re-arm it
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).

@@ -14,7 +14,8 @@ import (
 type spawnRequest struct {
 	path  string
 	argv  []string
-	attr  *syscall.ProcAttr
+	attr  *syscall.ProcAttr // nil: exec in place of zedr-run, with env
+	env   []string
 	reply chan spawnResult
 }
 
@@ -24,23 +25,50 @@ type spawnResult struct {
 }
 
 var (
-	spawnOnce sync.Once
-	spawnReqs chan spawnRequest
+	spawnOnce  sync.Once
+	spawnReqs  = make(chan spawnRequest)
+	mainThread bool // ServeSpawns runs the spawner on the main thread
 )
+
+// SpawnFromMainThread says that the caller will run ServeSpawns on the main
+// thread, locked to it since init. main does this: after a `zedr-run
+// reexec`, the children that were handed over are the main thread's, and
+// every later exec must come from that same thread, or they get their
+// parent-death signal. Call it before anything may start a process.
+func SpawnFromMainThread() { mainThread = true }
+
+// ServeSpawns runs the spawner on the calling goroutine, which must be
+// locked to its thread for good. It never returns.
+func ServeSpawns() { spawnLoop(spawnReqs) }
+
+func startSpawner() {
+	spawnOnce.Do(func() {
+		if !mainThread {
+			go spawnLoop(spawnReqs)
+		}
+	})
+}
 
 // spawn starts a process from the spawner thread. Every process zedr-run
 // starts goes through here, so that its parent-death signal is tied to a
 // thread that lives as long as zedr-run (go.dev/issue/27505: the signal
 // follows the thread that forked, and Go may end threads it no longer needs).
 func spawn(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
-	spawnOnce.Do(func() {
-		spawnReqs = make(chan spawnRequest)
-		go spawnLoop(spawnReqs)
-	})
+	startSpawner()
 	reply := make(chan spawnResult, 1)
-	spawnReqs <- spawnRequest{path, argv, attr, reply}
+	spawnReqs <- spawnRequest{path: path, argv: argv, attr: attr, reply: reply}
 	r := <-reply
 	return r.pid, r.err
+}
+
+// execFromSpawner replaces zedr-run with path, from the spawner thread: the
+// children's parent-death signal follows the thread that forked them, and
+// execve ends every other thread. It returns only if the exec failed.
+func execFromSpawner(path string, argv, env []string) error {
+	startSpawner()
+	reply := make(chan spawnResult, 1)
+	spawnReqs <- spawnRequest{path: path, argv: argv, env: env, reply: reply}
+	return (<-reply).err
 }
 
 // spawnLoop never returns and never unlocks its thread: a locked goroutine
@@ -49,6 +77,10 @@ func spawn(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
 func spawnLoop(reqs <-chan spawnRequest) {
 	runtime.LockOSThread()
 	for r := range reqs {
+		if r.attr == nil {
+			r.reply <- spawnResult{0, syscall.Exec(r.path, r.argv, r.env)}
+			continue
+		}
 		pid, err := syscall.ForkExec(r.path, r.argv, r.attr)
 		r.reply <- spawnResult{pid, err}
 	}

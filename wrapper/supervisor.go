@@ -57,6 +57,9 @@ type supervisor struct {
 	lastExit *syscall.WaitStatus // of the last main process that ended on its own
 
 	hist history // for Status
+
+	ctl      *controlServer // nil without a control socket
+	selfTest *selfTest      // the new binary's check before a reexec, or nil
 }
 
 // Run supervises the command until zedr-run is told to stop (SIGTERM or
@@ -72,15 +75,29 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
 	}
-	notify, err := listenNotifyFor(cfg.NotifyDir, cfg.Credential)
-	if err != nil {
-		return 0, err
+	var notify *notifySocket
+	var guard *guardian
+	var err error
+	if h := cfg.Handoff; h != nil {
+		var uids []int
+		if cfg.Credential != nil {
+			uids = append(uids, int(cfg.Credential.Uid))
+		}
+		if notify, err = restoreNotify(h, uids...); err != nil {
+			return 0, err
+		}
+		unix.CloseOnExec(h.GuardFD)
+		guard = &guardian{w: os.NewFile(uintptr(h.GuardFD), "guardian")}
+	} else {
+		if notify, err = listenNotifyFor(cfg.NotifyDir, cfg.Credential); err != nil {
+			return 0, err
+		}
+		if guard, err = startGuardian(); err != nil {
+			notify.Close()
+			return 0, err
+		}
 	}
 	defer notify.Close()
-	guard, err := startGuardian()
-	if err != nil {
-		return 0, err
-	}
 	defer guard.close()
 
 	s := &supervisor{
@@ -101,17 +118,25 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	go reap(s.done, func(e exit) { s.post(e) })
 	go notify.serve(func(m notifyMessage) { s.post(m) })
 
-	if cfg.ControlPath != "" {
-		ctl, err := listenControl(cfg.ControlPath)
-		if err != nil {
+	switch {
+	case cfg.Handoff != nil && cfg.Handoff.ControlFD >= 0:
+		if s.ctl, err = restoreControl(cfg.Handoff); err != nil {
 			return 0, err
 		}
-		defer ctl.Close()
-		go ctl.serve(s)
-		s.log.Info("control socket", "path", cfg.ControlPath)
+	case cfg.ControlPath != "":
+		if s.ctl, err = listenControl(cfg.ControlPath); err != nil {
+			return 0, err
+		}
+	}
+	if s.ctl != nil {
+		defer s.ctl.Close()
+		go s.ctl.serve(s)
+		s.log.Info("control socket", "path", s.ctl.path)
 	}
 
-	if err := s.start(firstStart); err != nil {
+	if cfg.Handoff != nil {
+		s.restore(cfg.Handoff)
+	} else if err := s.start(firstStart); err != nil {
 		return 0, err
 	}
 	return s.loop(ctx), nil
@@ -155,6 +180,8 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.requestRestart(ev)
 			case statusRequest:
 				ev.reply <- s.snapshot()
+			case reexecRequest:
+				s.requestReexec(ev)
 			case stopRequest:
 				if !s.stopping {
 					s.shutdown(ev.by)
@@ -406,6 +433,7 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 
 func (s *supervisor) armStopTimer(w *worker) {
 	if w.stopTimer == nil {
+		w.stopAt = time.Now().Add(s.cfg.StopTimeout)
 		w.stopTimer = s.after(s.cfg.StopTimeout, timerEvent{w, timerStop})
 	}
 }
@@ -476,6 +504,10 @@ func (s *supervisor) killProbe(w *worker) {
 
 func (s *supervisor) onExit(e exit) {
 	defer s.sweep()
+	if s.selfTest != nil && e.pid == s.selfTest.pid {
+		s.onSelfTestExit(e.status)
+		return
+	}
 	for _, g := range s.gens {
 		for _, w := range g.workers {
 			switch e.pid {

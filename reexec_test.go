@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestReexec replaces zedr-run's own binary and re-executes it in place 10
+// times under load: the same pid, the children's pids unchanged, no fd
+// gained, no request failed; a broken binary is refused and zedr-run
+// carries on; a restart and a stop after the last re-exec work as before.
+func TestReexec(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "zedr-run")
+	deploy := func(src string) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(self+".new", b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(self+".new", self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy(bin("zedr-run"))
+	ctl := filepath.Join(dir, "control.sock")
+	cmd := exec.Command(self, "--control", ctl, "--workers", "2", "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--", bin("testserver"))
+	z := startCmd(t, cmd, true)
+	z.waitLog(`msg="generation ready" gen=1 `)
+	pid := cmd.Process.Pid
+	children := childrenOf(t, pid) // the guardian and two workers
+	load := startLoad(t, z.addr)
+	waitRequests(t, load, 200)
+	fds := openFDs(t, pid)
+
+	reexec := func() (string, error) {
+		out, err := exec.Command(bin("zedr-run"), "reexec", "--control", ctl).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	const times = 10
+	for i := 1; i <= times; i++ {
+		deploy(bin("zedr-run"))
+		if out, err := reexec(); err != nil {
+			t.Fatalf("reexec %d: %v: %s", i, err, out)
+		}
+		z.waitLogN(`msg="re-executed: carrying on" generations=1 `, i)
+		waitRequests(t, load, 100)
+		if got := childrenOf(t, pid); fmt.Sprint(got) != fmt.Sprint(children) {
+			t.Fatalf("after reexec %d zedr-run's children are %v, were %v", i, got, children)
+		}
+		if n := openFDs(t, pid); n != fds {
+			t.Errorf("after reexec %d zedr-run has %d fds, had %d", i, n, fds)
+		}
+	}
+
+	// A broken new binary fails its check: refused, nothing changes.
+	writeScript(t, self, "exit 1")
+	out, err := reexec()
+	if err == nil || !strings.Contains(out, "failed its check") {
+		t.Errorf("reexec of a broken binary: %v: %s; want it refused", err, out)
+	}
+	deploy(bin("zedr-run"))
+
+	z.signal(syscall.SIGUSR2)
+	z.waitLog(`msg="generation ready" gen=2 `)
+	waitRequests(t, load, 200)
+	res := load.Stop()
+	t.Logf("%d re-execs of zedr-run under load, then a restart: %v; pid %d, children %v, fds %d", times, res, pid, children, fds)
+	if res.Failed() != 0 {
+		t.Errorf("%d requests failed: %v %q", res.Failed(), res.Failures, res.Errors)
+	}
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM", code)
+	}
+}
