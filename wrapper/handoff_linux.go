@@ -39,13 +39,13 @@ type Handoff struct {
 	ControlFD int    `json:"control_fd"` // -1: none
 	Control   string `json:"control"`
 
-	NextGen  int             `json:"next_gen"`
-	Pending  int             `json:"pending"` // generation number, 0 for none
-	Queued   bool            `json:"queued"`
-	Backoff  time.Duration   `json:"backoff"`
-	LastExit *int            `json:"last_exit"` // raw wait status
-	Gens     []handoffGen    `json:"gens"`
-	Hist     handoffHist     `json:"hist"`
+	NextGen  int              `json:"next_gen"`
+	Pending  int              `json:"pending"` // generation number, 0 for none
+	Queued   bool             `json:"queued"`
+	Backoff  time.Duration    `json:"backoff"`
+	LastExit *int             `json:"last_exit"` // raw wait status
+	Gens     []handoffGen     `json:"gens"`
+	Hist     handoffHist      `json:"hist"`
 	Slots    []handoffSlotRef `json:"slots"`
 }
 
@@ -371,7 +371,9 @@ func withoutListenEnv(env []string) []string {
 	return out
 }
 
-func hasKey(kv, key string) bool { return len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' }
+func hasKey(kv, key string) bool {
+	return len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '='
+}
 
 // restoreNotify wraps the notify socket handed over.
 func restoreNotify(h *Handoff, uids ...int) (*notifySocket, error) {
