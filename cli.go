@@ -194,10 +194,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	}
 	cfg.Sockets = socks
 
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, append(handledSignals, cfg.RestartSignals...)...)
-	defer signal.Stop(sigs)
-	cfg.Signals = sigs
+	signal.Notify(signals, append(handledSignals, cfg.RestartSignals...)...)
+	defer signal.Stop(signals)
+	cfg.Signals = signals
 
 	code, err := wrapper.Run(c.Context, cfg)
 	if err != nil {
@@ -208,6 +207,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// signals receives what zedr-run catches, from the start of main on.
+var signals = make(chan os.Signal, 16)
 
 // handledSignals are caught by zedr-run: TERM and INT stop it, USR2
 // restarts, the others are forwarded to the child. SIGPIPE is caught so that

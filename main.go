@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 
 	"zedr-run/reexec"
@@ -30,6 +31,10 @@ func main() {
 		return // not reached: Init execs the command or exits
 	}
 	wrapper.SpawnFromMainThread()
+	// Catch signals first thing: a zedr-run that a `zedr-run reexec` just
+	// started must not be killed by a SIGTERM or SIGUSR2 that arrives before
+	// it has set itself up; they wait in the channel.
+	signal.Notify(signals, handledSignals...)
 	go func() {
 		err := run(context.Background(), os.Args)
 		os.Exit(exitCodeOf(err))

@@ -82,3 +82,37 @@ func TestReexec(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
 }
+
+// TestReexecSignals: a child started by a re-executed zedr-run (which
+// starts with its signals blocked) has none blocked, and signals forwarded
+// to it arrive.
+func TestReexecSignals(t *testing.T) {
+	dir := t.TempDir()
+	got := filepath.Join(dir, "got")
+	ctl := filepath.Join(dir, "control.sock")
+	z := startZedr(t, "--control", ctl, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--",
+		"sh", "-c", `trap 'echo HUP >> "$0"' HUP; trap 'exit 0' TERM; while :; do sleep 100 & wait $!; done`, got)
+	z.readyPID(1)
+	if out, err := exec.Command(bin("zedr-run"), "reexec", "--control", ctl).CombinedOutput(); err != nil {
+		t.Fatalf("reexec: %v: %s", err, out)
+	}
+	z.waitLog(`msg="re-executed: carrying on"`)
+	z.signal(syscall.SIGUSR2)
+	pid := z.readyPID(2)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil || grepLine(string(b), "SigBlk:") != "SigBlk:\t0000000000000000" {
+		t.Errorf("the child started after a reexec has %q", grepLine(string(b), "SigBlk:"))
+	}
+	z.waitLog(`msg="generation exited" gen=1 `)
+	z.signal(syscall.SIGHUP)
+	waitFile(t, got, "HUP\n")
+}
+
+func grepLine(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}

@@ -77,6 +77,10 @@ func execve(statusFD int, path string, argv []string) error {
 	if err := cloexecFrom(statusFD); err != nil {
 		return fmt.Errorf("close-on-exec from fd %d: %w", statusFD, err)
 	}
+	// The command starts with no signal blocked, as under systemd, whatever
+	// zedr-run's own threads have blocked (a re-executed zedr-run starts
+	// with its signals blocked until it catches them).
+	unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
 	if err := unix.Exec(path, argv, env); err != nil {
 		return fmt.Errorf("exec %s: %w", path, err)
 	}

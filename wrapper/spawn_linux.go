@@ -78,13 +78,27 @@ func spawnLoop(reqs <-chan spawnRequest) {
 	runtime.LockOSThread()
 	for r := range reqs {
 		if r.attr == nil {
-			r.reply <- spawnResult{0, syscall.Exec(r.path, r.argv, r.env)}
+			r.reply <- spawnResult{0, execBlocked(r.path, r.argv, r.env)}
 			continue
 		}
 		pid, err := syscall.ForkExec(r.path, r.argv, r.attr)
 		r.reply <- spawnResult{pid, err}
 	}
 	select {}
+}
+
+// execBlocked execs with the catchable signals blocked, so that the ones
+// that arrive meanwhile wait, pending, until the new zedr-run has caught
+// them (SIGTERM and SIGINT excepted: the Go runtime unblocks those at start).
+func execBlocked(path string, argv, env []string) error {
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old)
+	err := syscall.Exec(path, argv, env)
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return err
 }
 
 // exit is one process collected by the reaper.
