@@ -58,6 +58,10 @@ type supervisor struct {
 
 	hist history // for Status
 
+	barrierFD   int            // sends barriers (see afterNotifications)
+	barriers    map[int]func() // what waits for each barrier
+	nextBarrier int
+
 	ctl      *controlServer // nil without a control socket
 	selfTest *selfTest      // the new binary's check before a reexec, or nil
 }
@@ -520,7 +524,7 @@ func (s *supervisor) onExit(e exit) {
 				}
 				return
 			case w.mainPID:
-				s.onMainExit(w, e.status)
+				s.afterNotifications(func() { s.onMainExit(w, e.status) })
 				return
 			case w.pid:
 				// The first process of a child that named another one its
@@ -539,7 +543,11 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	w.g.lastExit = describe(status)
 	switch {
 	case w.state == starting:
-		s.rollback(w.g, s.who(w)+"exited before ready: "+describe(status))
+		reason := s.who(w) + "exited before ready: " + describe(status)
+		if status.Exited() && status.ExitStatus() == 0 {
+			reason += " (a program that daemonizes must be run in the foreground, or name its main process with MAINPID=)"
+		}
+		s.rollback(w.g, reason)
 	case w.state == ready:
 		if s.slots[w.slot] == w {
 			s.slots[w.slot] = nil
@@ -599,6 +607,9 @@ func (s *supervisor) sweep() {
 }
 
 func (s *supervisor) onNotify(m notifyMessage) {
+	if s.onBarrier(m) {
+		return
+	}
 	w := s.workerOf(m.pid)
 	if w == nil {
 		s.log.Debug("notify message from a process of no generation", "pid", m.pid)
