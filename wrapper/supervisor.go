@@ -44,7 +44,9 @@ type supervisor struct {
 	pending *generation   // the one starting, or nil
 	nextGen int
 
-	queued        bool           // a restart waits for the pending one
+	check *check // the --check running before a restart, or nil
+
+	queued        bool           // a restart waits for the pending one (or the check)
 	queuedWaiters []chan<- error // and these want to hear how it went
 
 	backoff      time.Duration
@@ -108,7 +110,7 @@ func (s *supervisor) after(d time.Duration, ev any) *time.Timer {
 func (s *supervisor) loop(ctx context.Context) int {
 	ctxDone := ctx.Done()
 	for {
-		if s.stopping && len(s.gens) == 0 {
+		if s.stopping && len(s.gens) == 0 && s.check == nil {
 			return s.exitCode()
 		}
 		select {
@@ -127,9 +129,13 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onNotify(ev)
 			case timerEvent:
 				s.onTimer(ev)
+			case checkOutput:
+				s.onCheckOutput(ev)
+			case checkTimeout:
+				s.onCheckTimeout(ev)
 			case backoffEvent:
 				s.backoffTimer = nil
-				if !s.stopping && s.current == nil && s.pending == nil {
+				if !s.stopping && s.current == nil && s.pending == nil && s.check == nil {
 					s.start("crash restart")
 				}
 			}
@@ -171,7 +177,7 @@ func (s *supervisor) requestRestart(req Request) {
 		return
 	}
 	s.log.Info("restart requested", "by", req.Source)
-	if s.pending != nil {
+	if s.pending != nil || s.check != nil {
 		s.queued = true
 		if req.Done != nil {
 			s.queuedWaiters = append(s.queuedWaiters, req.Done)
@@ -186,7 +192,17 @@ func (s *supervisor) requestRestart(req Request) {
 	if req.Done != nil {
 		waiters = append(waiters, req.Done)
 	}
-	s.startWith(req.Source, waiters)
+	s.beginRestart(req.Source, waiters)
+}
+
+// beginRestart runs the --check command first, if there is one, and
+// otherwise starts the next generation now.
+func (s *supervisor) beginRestart(why string, waiters []chan<- error) {
+	if s.cfg.Check != "" {
+		s.startCheck(why, waiters)
+		return
+	}
+	s.startWith(why, waiters)
 }
 
 // start starts a generation with no one waiting for it.
@@ -238,7 +254,7 @@ func (s *supervisor) afterFailure() {
 			s.queued = false
 			waiters := s.queuedWaiters
 			s.queuedWaiters = nil
-			s.startWith("queued restart", waiters)
+			s.beginRestart("queued restart", waiters)
 			return
 		}
 		s.scheduleBackoff()
@@ -254,7 +270,7 @@ func (s *supervisor) runQueued() {
 	s.queued = false
 	waiters := s.queuedWaiters
 	s.queuedWaiters = nil
-	s.startWith("queued restart", waiters)
+	s.beginRestart("queued restart", waiters)
 }
 
 func (s *supervisor) scheduleBackoff() {
@@ -347,6 +363,7 @@ func (s *supervisor) shutdown(why string) {
 		w <- ErrStopping
 	}
 	s.queuedWaiters, s.queued = nil, false
+	s.stopCheck()
 	s.final = s.current
 	if s.final == nil {
 		s.final = s.pending
@@ -396,6 +413,10 @@ func (s *supervisor) killProbe(g *generation) {
 
 func (s *supervisor) onExit(e exit) {
 	defer s.sweep()
+	if s.check != nil && e.pid == s.check.pid {
+		s.onCheckExit(e.status)
+		return
+	}
 	for _, g := range s.gens {
 		switch e.pid {
 		case g.probePID:
