@@ -28,7 +28,9 @@ and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set, as systemd does (sd_listen_fds(3
 
 On SIGUSR2 it starts a new generation of COMMAND first, waits until it is ready
 (--ready), and only then stops the old one gracefully. A new child that exits or
-is not ready in time is killed and the old one keeps serving. A child that
+is not ready in time is killed and the old one keeps serving. A new binary
+deployed over COMMAND's executable (or a --watch path) restarts the same way,
+once its content has changed and settled (--check can veto it). A child that
 crashes is started again, with backoff, while the sockets stay open: clients
 wait in the accept queue instead of being refused.
 
@@ -72,7 +74,7 @@ func newApp(stderr io.Writer) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
 				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
@@ -91,7 +93,7 @@ func newApp(stderr io.Writer) *cli.App {
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
 				Usage: "text or json"},
-		},
+		}, watchFlags...),
 		Action: func(c *cli.Context) error { return serve(c, stderr) },
 	}
 }
@@ -116,9 +118,15 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		return err
 	}
 	cfg.Command = command
-	if _, err := exec.LookPath(command[0]); err != nil {
+	exe, err := exec.LookPath(command[0])
+	if err != nil {
 		return fmt.Errorf("cannot run %s: %w", command[0], err)
 	}
+	wc, err := configureWatch(c, exe)
+	if err != nil {
+		return err
+	}
+	cfg.Check = c.String("check")
 
 	socks, err := socketact.OpenAll(specs)
 	if err != nil {
@@ -138,6 +146,13 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	signal.Notify(sigs, append(handledSignals, cfg.RestartSignals...)...)
 	defer signal.Stop(sigs)
 	cfg.Signals = sigs
+
+	restarts, stopWatching, err := startWatching(c.Context, wc, logger)
+	if err != nil {
+		return err
+	}
+	defer stopWatching()
+	cfg.Restarts = restarts
 
 	code, err := wrapper.Run(c.Context, cfg)
 	if err != nil {
@@ -263,4 +278,3 @@ func childEnv(env []string) []string {
 	}
 	return out
 }
-
