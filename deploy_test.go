@@ -129,10 +129,17 @@ func (d *deploy) serving() (gen, pid int) {
 }
 
 // wantServing checks that generation gen answers and that its process runs
-// the file now at path (when path is not "").
+// the file now at path (when path is not ""). Right after gen became ready
+// the old generation may still accept a few connections before it closes its
+// listener, so this asks again until gen answers.
 func (d *deploy) wantServing(gen int, path string) {
 	d.t.Helper()
+	deadline := time.Now().Add(waitLimit)
 	g, pid := d.serving()
+	for g != gen && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		g, pid = d.serving()
+	}
 	if g != gen {
 		d.t.Fatalf("generation %d answers, want %d", g, gen)
 	}
