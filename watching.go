@@ -62,7 +62,7 @@ func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger) (<-
 	}
 	w, err := watch.New(watch.Options{Paths: wc.paths, Settle: wc.settle, Logger: logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (use --no-watch to run without watching the command)", err)
+		return nil, nil, fmt.Errorf("%w (a watched path must be in an existing directory; --no-watch stops watching COMMAND)", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	changes := make(chan watch.Change)
