@@ -147,12 +147,15 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 	cfg.Signals = sigs
 
-	restarts, stopWatching, err := startWatching(c.Context, wc, logger)
+	// Restart requests from the watcher (and any other source) go to the
+	// supervisor on one channel.
+	restarts := make(chan wrapper.Request)
+	cfg.Restarts = restarts
+	stopWatching, err := startWatching(c.Context, wc, logger, restarts)
 	if err != nil {
 		return err
 	}
 	defer stopWatching()
-	cfg.Restarts = restarts
 
 	code, err := wrapper.Run(c.Context, cfg)
 	if err != nil {

@@ -53,20 +53,19 @@ func configureWatch(c *cli.Context, exe string) (watchConfig, error) {
 }
 
 // startWatching starts the watcher, if there is anything to watch, and
-// returns the channel of restart requests it feeds and a function that stops
-// it and waits for it. Each settled content change becomes one request; the
-// supervisor coalesces requests that come during a restart.
-func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger) (<-chan wrapper.Request, func(), error) {
+// returns a function that stops it and waits for it. Each settled content
+// change becomes one request on requests (which other sources may share);
+// the supervisor coalesces requests that come during a restart.
+func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger, requests chan<- wrapper.Request) (func(), error) {
 	if len(wc.paths) == 0 {
-		return nil, func() {}, nil
+		return func() {}, nil
 	}
 	w, err := watch.New(watch.Options{Paths: wc.paths, Settle: wc.settle, Logger: logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (a watched path must be in an existing directory; --no-watch stops watching COMMAND)", err)
+		return nil, fmt.Errorf("%w (a watched path must be in an existing directory; --no-watch stops watching COMMAND)", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	changes := make(chan watch.Change)
-	requests := make(chan wrapper.Request)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -91,5 +90,5 @@ func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger) (<-
 		}
 	}()
 	logger.Info("watching", "paths", wc.paths, "settle", wc.settle)
-	return requests, func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }, nil
 }
