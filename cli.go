@@ -28,7 +28,9 @@ and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set, as systemd does (sd_listen_fds(3
 
 On SIGUSR2 it starts a new generation of COMMAND first, waits until it is ready
 (--ready), and only then stops the old one gracefully. A new child that exits or
-is not ready in time is killed and the old one keeps serving. A child that
+is not ready in time is killed and the old one keeps serving. A new binary
+deployed over COMMAND's executable (or a --watch path) restarts the same way,
+once its content has changed and settled (--check can veto it). A child that
 crashes is started again, with backoff, while the sockets stay open: clients
 wait in the accept queue instead of being refused.
 
@@ -72,7 +74,7 @@ func newApp(stderr io.Writer) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
 				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
@@ -105,7 +107,7 @@ func newApp(stderr io.Writer) *cli.App {
 				Usage: "create the control socket at `PATH` (default: $XDG_RUNTIME_DIR/zedr-run/PID.sock, /run/zedr-run/PID.sock or $TMPDIR/zedr-run-UID/PID.sock)"},
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
-		},
+		}, watchFlags...),
 		Action: func(c *cli.Context) error { return serve(c, stderr) },
 	}
 }
@@ -136,9 +138,15 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		return err
 	}
 	cfg.Command = command
-	if _, err := exec.LookPath(command[0]); err != nil {
+	exe, err := exec.LookPath(command[0])
+	if err != nil {
 		return fmt.Errorf("cannot run %s: %w", command[0], err)
 	}
+	wc, err := configureWatch(c, exe)
+	if err != nil {
+		return err
+	}
+	cfg.Check = c.String("check")
 	if path := c.String("pid-file"); path != "" {
 		remove, err := writePidFile(path)
 		if err != nil {
@@ -197,6 +205,16 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	signal.Notify(signals, append(handledSignals, cfg.RestartSignals...)...)
 	defer signal.Stop(signals)
 	cfg.Signals = signals
+
+	// Restart requests from the watcher (and any other source) go to the
+	// supervisor on one channel.
+	restarts := make(chan wrapper.Request)
+	cfg.Restarts = restarts
+	stopWatching, err := startWatching(c.Context, wc, logger, restarts)
+	if err != nil {
+		return err
+	}
+	defer stopWatching()
 
 	code, err := wrapper.Run(c.Context, cfg)
 	if err != nil {

@@ -54,6 +54,8 @@ func TestBadInput(t *testing.T) {
 		{"port in use", []string{"--listen", "tcp:" + busy.Addr().String(), "--", "true"}, 1, "address already in use"},
 		{"missing directory", []string{"--listen", "unix:" + filepath.Join(dir, "no/such/dir/app.sock"), "--", "true"}, 1, "no such file or directory"},
 		{"not a socket", []string{"--listen", "unix:" + plain, "--", "true"}, 1, plain},
+		{"zero watch settle", []string{"--watch-settle", "0s", "--", "true"}, 2, "bad --watch-settle 0s: must be more than zero"},
+		{"watch in a missing directory", []string{"--watch", "/no/such/dir/app.conf", "--", "true"}, 1, "watch /no/such/dir/app.conf: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin("zedr-run"), tc.args...)

@@ -90,12 +90,14 @@ func TestRestartUnderLoad(t *testing.T) {
 // TestRollback deploys broken versions of the command: one that exits at
 // once and one that never becomes ready. Each is killed, the old generation
 // serves throughout, and a good version deployed afterwards takes over.
+// The restarts come from SIGUSR2 (--no-watch: the watcher would restart on
+// each deploy by itself; TestDeployBroken covers that trigger).
 func TestRollback(t *testing.T) {
 	dir := t.TempDir()
 	app := filepath.Join(dir, "app")
 	good := "exec " + bin("testserver") + " -notify"
 	writeScript(t, app, good)
-	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--ready-timeout", "3s", "--", app)
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--ready-timeout", "3s", "--no-watch", "--", app)
 	first := z.readyPID(1)
 	load := startLoad(t, z.addr)
 	waitRequests(t, load, 200)

@@ -33,6 +33,8 @@ import (
 //	json PATH WANT          the JSON in stdout has WANT at PATH (a.b.0.c; "len" counts)
 //	nocontrolfd NAME SOCK   no process of zedr-run NAME's children holds control socket SOCK
 //	opendir VAR             make a directory anyone may enter, in $VAR
+//	http NAME               GET / from zedr-run NAME's first socket; the body goes to stdout
+//	stop NAME               SIGTERM to zedr-run NAME, and wait until it exits 0
 //
 // and the condition [root].
 func TestScript(t *testing.T) {
@@ -42,6 +44,7 @@ func TestScript(t *testing.T) {
 		Dir: filepath.Join("testdata", "script"),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			env.Setenv("BIN", binDir)
 			env.Values[scriptKey{}] = &scriptState{procs: map[string]*scriptProc{}}
 			return nil
 		},
@@ -60,6 +63,8 @@ func TestScript(t *testing.T) {
 			"json":        cmdJSON,
 			"nocontrolfd": cmdNoControlFD,
 			"opendir":     cmdOpenDir,
+			"http":        cmdHTTP,
+			"stop":        cmdStop,
 		},
 	})
 }
@@ -326,4 +331,45 @@ func cmdOpenDir(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Defer(func() { os.RemoveAll(dir) })
 	ts.Check(os.Chmod(dir, 0o755))
 	ts.Setenv(args[0], dir)
+}
+
+// addrOf is the first socket address in zedr-run NAME's log.
+func addrOf(ts *testscript.TestScript, name string) string {
+	b, err := os.ReadFile(proc(ts, name).log)
+	ts.Check(err)
+	m := listeningAddr.FindSubmatch(b)
+	if m == nil {
+		ts.Fatalf("no listening address in %s's log", name)
+	}
+	return string(m[1])
+}
+
+func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: http NAME")
+	}
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addrOf(ts, args[0]), Concurrency: 1, MaxRequests: 1, Timeout: 10 * time.Second})
+	ts.Check(err)
+	if res.OK != 1 {
+		ts.Fatalf("GET /: %v", res.Errors)
+	}
+	for line := range res.Bodies {
+		ts.Stdout().Write([]byte(line + "\n"))
+	}
+}
+
+func cmdStop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: stop NAME")
+	}
+	p := proc(ts, args[0])
+	ts.Check(p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.exited:
+	case <-time.After(waitLimit):
+		ts.Fatalf("zedr-run %s did not exit within %v of SIGTERM", args[0], waitLimit)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		ts.Fatalf("zedr-run %s exited %d", args[0], code)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -76,6 +77,16 @@ func execve(statusFD int, path string, argv []string) error {
 	// not even a descriptor zedr-run itself inherited without close-on-exec.
 	if err := cloexecFrom(statusFD); err != nil {
 		return fmt.Errorf("close-on-exec from fd %d: %w", statusFD, err)
+	}
+	// The parent-death signal zedr-run set belongs to the shim's first
+	// thread, but execve may run on another of the Go runtime's threads,
+	// which then becomes the command without it (new threads start with
+	// none): a command that outlives a SIGKILLed zedr-run. Set it again on
+	// the thread that will exec. Had zedr-run died before this, the first
+	// thread's signal would already have killed the shim.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("set the parent-death signal: %w", err)
 	}
 	// The command starts with no signal blocked, as under systemd, whatever
 	// zedr-run's own threads have blocked (a re-executed zedr-run starts

@@ -127,7 +127,9 @@ func (t *target) check(now time.Time, settle time.Duration, log *slog.Logger) (C
 	old := t.file
 	t.file = fileState{exists: true, resolved: t.res.final, size: c.size, hash: c.hash}
 	if old.exists && old.hash == c.hash {
-		return Change{}, false // a touch, a chmod, or the same content again
+		// A touch, a chmod, or the same content again.
+		log.Debug("watch: no content change", "path", t.given, "resolved", t.res.final, "size", c.size, "sha256", shortHash(c.hash))
+		return Change{}, false
 	}
 	return Change{
 		Path:     t.given,
@@ -182,6 +184,7 @@ func (t *target) checkDir(now time.Time, settle time.Duration, log *slog.Logger)
 		}
 	}
 	if len(changed) == 0 {
+		log.Debug("watch: no content change", "path", t.given, "resolved", t.res.final)
 		return Change{}, false
 	}
 	slices.Sort(changed)

@@ -66,6 +66,11 @@ type Config struct {
 	// socket.
 	Restarts <-chan Request
 
+	// Check, if not "", is a shell command run before every requested
+	// restart (signal, watcher, control); the restart happens only if it
+	// exits 0. Crash restarts and the first start do not run it.
+	Check string
+
 	Logger *slog.Logger
 
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its

@@ -46,7 +46,9 @@ type supervisor struct {
 	pending *generation   // the one starting, or nil
 	nextGen int
 
-	queued        bool           // a restart waits for the pending one
+	check *check // the --check running before a restart, or nil
+
+	queued        bool           // a restart waits for the pending one (or the check)
 	queuedWaiters []chan<- error // and these want to hear how it went
 
 	backoff      time.Duration
@@ -161,7 +163,7 @@ func (s *supervisor) after(d time.Duration, ev any) *time.Timer {
 func (s *supervisor) loop(ctx context.Context) int {
 	ctxDone := ctx.Done()
 	for {
-		if s.stopping && len(s.gens) == 0 {
+		if s.stopping && len(s.gens) == 0 && s.check == nil {
 			return s.exitCode()
 		}
 		select {
@@ -190,9 +192,13 @@ func (s *supervisor) loop(ctx context.Context) int {
 				if !s.stopping {
 					s.shutdown(ev.by)
 				}
+			case checkOutput:
+				s.onCheckOutput(ev)
+			case checkTimeout:
+				s.onCheckTimeout(ev)
 			case backoffEvent:
 				s.backoffTimer = nil
-				if empty := s.emptySlots(); !s.stopping && s.pending == nil && len(empty) > 0 {
+				if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {
 					s.startSlots(crashRestart, nil, empty)
 				}
 			}
@@ -239,7 +245,7 @@ func (s *supervisor) requestRestart(req Request) {
 		return
 	}
 	s.log.Info("restart requested", "by", req.Source)
-	if s.pending != nil {
+	if s.pending != nil || s.check != nil {
 		s.queued = true
 		if req.Done != nil {
 			s.queuedWaiters = append(s.queuedWaiters, req.Done)
@@ -254,7 +260,17 @@ func (s *supervisor) requestRestart(req Request) {
 	if req.Done != nil {
 		waiters = append(waiters, req.Done)
 	}
-	s.startWith(req.Source, waiters)
+	s.beginRestart(req.Source, waiters)
+}
+
+// beginRestart runs the --check command first, if there is one, and
+// otherwise starts the next generation now.
+func (s *supervisor) beginRestart(why string, waiters []chan<- error) {
+	if s.cfg.Check != "" {
+		s.startCheck(why, waiters)
+		return
+	}
+	s.startWith(why, waiters)
 }
 
 // start starts a generation with no one waiting for it.
@@ -294,7 +310,7 @@ func (s *supervisor) runQueued() {
 	s.queued = false
 	waiters := s.queuedWaiters
 	s.queuedWaiters = nil
-	s.startWith("queued restart", waiters)
+	s.beginRestart("queued restart", waiters)
 }
 
 func (s *supervisor) scheduleBackoff() {
@@ -454,6 +470,7 @@ func (s *supervisor) shutdown(why string) {
 		w <- ErrStopping
 	}
 	s.queuedWaiters, s.queued = nil, false
+	s.stopCheck()
 	if serving := s.serving(); len(serving) > 0 {
 		s.final = serving[0]
 	} else if s.pending != nil && len(s.pending.workers) > 0 {
@@ -510,6 +527,10 @@ func (s *supervisor) onExit(e exit) {
 	defer s.sweep()
 	if s.selfTest != nil && e.pid == s.selfTest.pid {
 		s.onSelfTestExit(e.status)
+		return
+	}
+	if s.check != nil && e.pid == s.check.pid {
+		s.onCheckExit(e.status)
 		return
 	}
 	for _, g := range s.gens {

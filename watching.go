@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"zedr-run/watch"
+	"zedr-run/wrapper"
+)
+
+// watchFlags are the options of binary replacement: what to watch, how long
+// a change must settle, and the pre-flight check run before each restart.
+var watchFlags = []cli.Flag{
+	&cli.StringSliceFlag{Name: "watch", EnvVars: []string{"ZEDR_WATCH"},
+		Usage: "also restart when the file or directory `PATH` changes content (repeatable)"},
+	&cli.BoolFlag{Name: "no-watch", EnvVars: []string{"ZEDR_NO_WATCH"},
+		Usage: "do not watch COMMAND's executable (only the --watch paths, if any)"},
+	&cli.DurationFlag{Name: "watch-settle", EnvVars: []string{"ZEDR_WATCH_SETTLE"}, Value: watch.DefaultSettle,
+		Usage: "a watched file must stay unchanged this long before its change restarts"},
+	&cli.StringFlag{Name: "check", EnvVars: []string{"ZEDR_CHECK"},
+		Usage: "run the shell command `CMD` before each restart; if it fails, no restart (like nginx -t)"},
+}
+
+// watchConfig is what the watch options say.
+type watchConfig struct {
+	paths  []string
+	settle time.Duration
+}
+
+// configureWatch reads the watch options. exe is the command's executable
+// as found in PATH: watched unless --no-watch.
+func configureWatch(c *cli.Context, exe string) (watchConfig, error) {
+	var wc watchConfig
+	if !c.Bool("no-watch") {
+		wc.paths = append(wc.paths, exe)
+	}
+	for _, p := range c.StringSlice("watch") {
+		if p == "" {
+			return wc, usagef("bad --watch %q: want a file or directory path", p)
+		}
+		wc.paths = append(wc.paths, p)
+	}
+	wc.settle = c.Duration("watch-settle")
+	if wc.settle <= 0 {
+		return wc, usagef("bad --watch-settle %v: must be more than zero", wc.settle)
+	}
+	return wc, nil
+}
+
+// startWatching starts the watcher, if there is anything to watch, and
+// returns a function that stops it and waits for it. Each settled content
+// change becomes one request on requests (which other sources may share);
+// the supervisor coalesces requests that come during a restart.
+func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger, requests chan<- wrapper.Request) (func(), error) {
+	if len(wc.paths) == 0 {
+		return func() {}, nil
+	}
+	w, err := watch.New(watch.Options{Paths: wc.paths, Settle: wc.settle, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("%w (a watched path must be in an existing directory; --no-watch stops watching COMMAND)", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	changes := make(chan watch.Change)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx, changes); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("watching stopped: changes will not restart the command", "err", err)
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-changes:
+				logger.Info("watched file changed", "path", c.Path, "resolved", c.Resolved,
+					"old_size", c.OldSize, "new_size", c.NewSize, "old_sha256", c.OldHash, "new_sha256", c.NewHash)
+				select {
+				case requests <- wrapper.Request{Source: "watcher: " + c.String()}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	logger.Info("watching", "paths", wc.paths, "settle", wc.settle)
+	return func() { cancel(); <-done }, nil
+}
