@@ -76,7 +76,7 @@ func newApp(stderr io.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
 				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
-				Usage: "when a new child is ready: `notify` (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0)"},
+				Usage: "when a new child is ready: `notify` (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
 				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
 			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",
@@ -87,6 +87,8 @@ func newApp(stderr io.Writer) *cli.App {
 				Usage: "another `SIGNAL` that triggers a restart, besides USR2 (repeatable)"},
 			&cli.StringSliceFlag{Name: "compat", EnvVars: []string{"ZEDR_COMPAT"},
 				Usage: "also set another tool's variables: einhorn, server-starter, nginx (repeatable)"},
+			&cli.BoolFlag{Name: "intercept-bind", EnvVars: []string{"ZEDR_INTERCEPT_BIND"},
+				Usage: "transparent mode (Linux >= 5.9): hand the sockets over when the command itself calls bind() on a --listen address, for programs that know nothing of LISTEN_FDS"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"ZEDR_LOG_LEVEL"}, Value: "info",
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
@@ -205,6 +207,9 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 			return cfg, nil, nil, usagef("bad --restart-signal %q: %s cannot be a restart signal", v, unix.SignalName(sig))
 		}
 		cfg.RestartSignals = append(cfg.RestartSignals, sig)
+	}
+	if err := configureIntercept(c, &cfg, specs); err != nil {
+		return cfg, nil, nil, err
 	}
 	cfg.Env = childEnv(os.Environ())
 	return cfg, specs, logger, nil

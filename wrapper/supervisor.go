@@ -33,11 +33,12 @@ type timerEvent struct {
 type backoffEvent struct{}
 
 type supervisor struct {
-	cfg    Config
-	log    *slog.Logger
-	notify *notifySocket
-	events chan any
-	done   chan struct{}
+	cfg       Config
+	log       *slog.Logger
+	notify    *notifySocket
+	intercept *interceptor // transparent mode, or nil
+	events    chan any
+	done      chan struct{}
 
 	gens    []*generation // every generation with a process left, oldest first
 	current *generation   // the ready one serving, or nil
@@ -127,6 +128,8 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onNotify(ev)
 			case timerEvent:
 				s.onTimer(ev)
+			case listenEvent:
+				s.onListen(ev)
 			case backoffEvent:
 				s.backoffTimer = nil
 				if !s.stopping && s.current == nil && s.pending == nil {
