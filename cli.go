@@ -268,4 +268,3 @@ func childEnv(env []string) []string {
 	}
 	return out
 }
-
