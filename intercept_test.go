@@ -1,0 +1,240 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"zedr-run/internal/loadgen"
+	"zedr-run/reexec"
+)
+
+// The transparent-mode tests run real, unmodified servers that bind their
+// own sockets, and restart each of them under load.
+
+const interceptRestarts = 10
+
+var (
+	staticOnce sync.Once
+	staticErr  error
+)
+
+// staticTestserver builds the test server statically (CGO_ENABLED=0, no race
+// detector): transparent mode must work where LD_PRELOAD cannot reach.
+func staticTestserver(t *testing.T) string {
+	t.Helper()
+	out := bin("testserver-static")
+	staticOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/server")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			staticErr = fmt.Errorf("go build static testserver: %v\n%s", err, b)
+		}
+	})
+	if staticErr != nil {
+		t.Fatal(staticErr)
+	}
+	return out
+}
+
+func needIntercept(t *testing.T) {
+	t.Helper()
+	if err := reexec.CheckIntercept(); err != nil {
+		t.Skip(err)
+	}
+}
+
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed (scripts/install-test-deps.sh installs it)", name)
+	}
+	return p
+}
+
+// freePort returns a port nobody listens on: the kernel picks it for a
+// socket that is closed at once. The server under test must be told the
+// port before zedr-run opens it, which is why 127.0.0.1:0 cannot be used.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// webRoot makes a directory with a small index.html for file servers.
+func webRoot(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello from the web root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type interceptCase struct {
+	port       int
+	command    []string
+	dir        string // the server's working directory, "" for the test's
+	path       string // what the load requests
+	stopSignal string // graceful stop for this server
+	// graceless: the server has no graceful stop, so the requests it has
+	// in hand when it is stopped fail (never more than the load's workers
+	// per restart); connections waiting in the shared queue are not lost.
+	graceless bool
+}
+
+// restartUnderLoad starts c under zedr-run --intercept-bind, restarts it
+// interceptRestarts times under load and checks the failures.
+func restartUnderLoad(t *testing.T, c interceptCase) *zedr {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(c.port)
+	args := []string{"--intercept-bind", "--listen", "tcp:" + addr, "--ready", "listen", "--stop-signal", c.stopSignal, "--"}
+	cmd := execZedr(append(args, c.command...)...)
+	cmd.Dir = c.dir
+	z := startCmd(t, cmd, true)
+	z.readyPID(1)
+	z.waitLog(`msg="bind intercepted" gen=1 .*addr=` + addr)
+	cfg := loadConfig(addr)
+	cfg.Path = c.path
+	load, err := loadgen.Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { load.Stop() })
+	waitRequests(t, load, 200)
+	for i := 1; i <= interceptRestarts; i++ {
+		z.signal(syscall.SIGUSR2)
+		z.readyPID(i + 1)
+		z.waitLog(fmt.Sprintf(`msg="generation exited" gen=%d `, i))
+		waitRequests(t, load, 100)
+	}
+	res := load.Stop()
+	t.Logf("%s: %d restarts under load: %v", filepath.Base(c.command[0]), interceptRestarts, res)
+	if res.OK == 0 {
+		t.Fatal("no request succeeded")
+	}
+	if n := res.Failures[loadgen.Refused]; n != 0 {
+		t.Errorf("%d connections refused during %d restarts; the held socket should never refuse", n, interceptRestarts)
+	}
+	switch {
+	case !c.graceless && res.Failed() != 0:
+		t.Errorf("%d requests failed during %d restarts: %v; examples: %q", res.Failed(), interceptRestarts, res.Failures, res.Errors)
+	case c.graceless:
+		limit := cfg.Concurrency * interceptRestarts
+		t.Logf("%d requests failed: the server has no graceful stop, so a stopped generation drops the requests it "+
+			"had accepted and not answered (at most %d workers x %d restarts = %d); examples: %q",
+			res.Failed(), cfg.Concurrency, interceptRestarts, limit, res.Errors)
+		if res.Failed() > limit {
+			t.Errorf("%d requests failed, more than the %d that can be in flight", res.Failed(), limit)
+		}
+	}
+	if n := z.countLog(`msg="bind not intercepted".*addr=` + addr); n != 0 {
+		t.Errorf("%d binds of %s were not intercepted", n, addr)
+	}
+	return z
+}
+
+func TestInterceptGoStatic(t *testing.T) {
+	needIntercept(t)
+	port := freePort(t)
+	z := restartUnderLoad(t, interceptCase{
+		port:       port,
+		command:    []string{staticTestserver(t), "-listen", "127.0.0.1:" + strconv.Itoa(port)},
+		path:       "/",
+		stopSignal: "TERM",
+	})
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if body := get(t, addr, "/"); !strings.HasPrefix(body, fmt.Sprintf("generation=%d ", interceptRestarts+1)) {
+		t.Errorf("after %d restarts the server answers %q, want generation %d", interceptRestarts, body, interceptRestarts+1)
+	}
+	// No LISTEN_* and no extra fd: the socket came through the child's bind.
+	if env := httpGet(t, addr, "/env"); strings.Contains(env, "LISTEN_") {
+		t.Errorf("a child in transparent mode got socket-activation variables:\n%s", env)
+	}
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 0 {
+		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
+	}
+}
+
+func TestInterceptPython(t *testing.T) {
+	needIntercept(t)
+	python := needTool(t, "/usr/bin/python3")
+	port := freePort(t)
+	restartUnderLoad(t, interceptCase{
+		port:       port,
+		command:    []string{python, "-m", "http.server", "--bind", "127.0.0.1", strconv.Itoa(port)},
+		dir:        webRoot(t),
+		path:       "/index.html",
+		stopSignal: "TERM",
+		graceless:  true,
+	})
+}
+
+func TestInterceptBusybox(t *testing.T) {
+	needIntercept(t)
+	busybox := needTool(t, "busybox")
+	port := freePort(t)
+	restartUnderLoad(t, interceptCase{
+		port:       port,
+		command:    []string{busybox, "httpd", "-f", "-p", "127.0.0.1:" + strconv.Itoa(port), "-h", webRoot(t)},
+		path:       "/index.html",
+		stopSignal: "TERM",
+		graceless:  true,
+	})
+}
+
+func TestInterceptNginx(t *testing.T) {
+	needIntercept(t)
+	nginx := needTool(t, "nginx")
+	port := freePort(t)
+	dir := t.TempDir()
+	root := webRoot(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
+master_process on;
+user root;
+worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen 127.0.0.1:%[2]d;
+		root %[3]s;
+	}
+}
+`, dir, port, root)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// QUIT is nginx's graceful shutdown (TERM is its fast one).
+	z := restartUnderLoad(t, interceptCase{
+		port:       port,
+		command:    []string{nginx, "-c", conf, "-e", filepath.Join(dir, "error.log")},
+		path:       "/index.html",
+		stopSignal: "QUIT",
+	})
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 0 {
+		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
+	}
+}
+
