@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"zedr-run/internal/loadgen"
 	"zedr-run/reexec"
@@ -199,9 +200,72 @@ func TestInterceptNginx(t *testing.T) {
 	needIntercept(t)
 	nginx := needTool(t, "nginx")
 	port := freePort(t)
+	conf, errLog := nginxConf(t, port)
+	// QUIT is nginx's graceful shutdown (TERM is its fast one).
+	z := restartUnderLoad(t, interceptCase{
+		port:       port,
+		command:    []string{nginx, "-c", conf, "-e", errLog},
+		path:       "/index.html",
+		stopSignal: "QUIT",
+	})
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 0 {
+		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestInterceptKill9NginxTree: zedr-run killed with SIGKILL takes the whole
+// tree with it, nginx's workers included (the parent-death signal reaches
+// only the master; the guard process kills the rest), and nothing is left
+// listening.
+func TestInterceptKill9NginxTree(t *testing.T) {
+	needIntercept(t)
+	nginx := needTool(t, "nginx")
+	port := freePort(t)
+	conf, errLog := nginxConf(t, port)
+	z := startZedr(t, "--intercept-bind", "--listen", "tcp:127.0.0.1:"+strconv.Itoa(port), "--ready", "listen",
+		"--", nginx, "-c", conf, "-e", errLog)
+	master := z.readyPID(1)
+	var workers []int
+	deadline := time.Now().Add(waitLimit)
+	for len(workers) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx master pid=%d has %d workers, want 2", master, len(workers))
+		}
+		time.Sleep(10 * time.Millisecond)
+		workers = childrenOf(master)
+	}
+	z.signal(syscall.SIGKILL)
+	z.wait()
+	waitGone(t, master)
+	for _, w := range workers {
+		waitGone(t, w)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if out, err := exec.Command("ss", "-Hltn", "src", addr).Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+		t.Errorf("something still listens on %s after zedr-run was killed:\n%s", addr, out)
+	}
+}
+
+// childrenOf lists the children of pid.
+func childrenOf(pid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// nginxConf writes a configuration for nginx in the foreground with two
+// workers, every path in a temporary directory, serving a web root on
+// 127.0.0.1:port. It returns the config and error log paths.
+func nginxConf(t *testing.T, port int) (conf, errLog string) {
+	t.Helper()
 	dir := t.TempDir()
-	root := webRoot(t)
-	conf := filepath.Join(dir, "nginx.conf")
+	conf, errLog = filepath.Join(dir, "nginx.conf"), filepath.Join(dir, "error.log")
 	err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
 master_process on;
 user root;
@@ -221,20 +285,9 @@ http {
 		root %[3]s;
 	}
 }
-`, dir, port, root)), 0o644)
+`, dir, port, webRoot(t))), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// QUIT is nginx's graceful shutdown (TERM is its fast one).
-	z := restartUnderLoad(t, interceptCase{
-		port:       port,
-		command:    []string{nginx, "-c", conf, "-e", filepath.Join(dir, "error.log")},
-		path:       "/index.html",
-		stopSignal: "QUIT",
-	})
-	z.signal(syscall.SIGTERM)
-	if code := z.wait(); code != 0 {
-		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
-	}
+	return conf, errLog
 }
-

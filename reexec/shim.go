@@ -47,7 +47,11 @@ func ArgsWith(statusFD int, ic Intercept, path string, argv []string) []string {
 // Init runs the shim if this process is one, and never returns in that case.
 // It reports false otherwise. main calls it before anything else.
 func Init() bool {
-	if filepath.Base(os.Args[0]) != ShimName {
+	switch filepath.Base(os.Args[0]) {
+	case ShimName:
+	case GuardName:
+		os.Exit(runGuard())
+	default:
 		return false
 	}
 	// Seccomp filters and no_new_privs belong to a thread: the one that

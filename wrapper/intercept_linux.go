@@ -66,6 +66,7 @@ type heldSocket struct {
 type interceptor struct {
 	log   *slog.Logger
 	post  func(any)
+	guard *guard // kills the generations' groups if zedr-run dies
 	held  []heldSocket
 	paths map[string]bool // absolute unix socket paths whose unlink() is faked
 
@@ -215,6 +216,9 @@ type generationTaps struct {
 // listener until no process of it is left, then closes listener.
 func (ic *interceptor) serve(listener, gen, pid int) {
 	defer unix.Close(listener)
+	// Every process of the generation runs under the filter: when the
+	// listener hangs up, its process group is empty.
+	defer ic.guard.remove(pid)
 	g := &generationTaps{gen: gen, pid: pid, taken: map[int]int{}}
 	fds := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
 	var n seccompNotif
@@ -550,6 +554,7 @@ func (s *supervisor) receiveListener(fd, gen, pid int) (string, error) {
 		}
 		switch {
 		case listener >= 0 && reexec.IsListenerMessage(buf[:n]):
+			s.intercept.guard.add(pid)
 			go s.intercept.serve(listener, gen, pid)
 			return "", nil
 		case listener >= 0:
@@ -603,6 +608,11 @@ func (s *supervisor) startIntercepting() error {
 	}
 	ic, err := newInterceptor(s.cfg.Sockets, s.log, s.post)
 	if err != nil {
+		return err
+	}
+	// Without it, zedr-run killed by SIGKILL would leave the children of
+	// the child (nginx's workers) serving on the socket.
+	if ic.guard, err = startGuard(); err != nil {
 		return err
 	}
 	s.intercept = ic
