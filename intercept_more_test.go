@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"zedr-run/internal/loadgen"
+)
+
+// TestInterceptUnixKeepsPath: a Go server that listens on a unix socket path
+// itself, restarted under load. Each old generation removes the path when
+// it closes its listener (Go does); zedr-run fakes that unlink(), so the
+// path stays and no connection fails.
+func TestInterceptUnixKeepsPath(t *testing.T) {
+	needIntercept(t)
+	path := filepath.Join(t.TempDir(), "app.sock")
+	z := startZedr(t, "--intercept-bind", "--listen", "unix:"+path, "--ready", "listen",
+		"--", staticTestserver(t), "-listen", "unix:"+path)
+	z.readyPID(1)
+	cfg := loadConfig(path)
+	cfg.Network = "unix"
+	load, err := loadgen.Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { load.Stop() })
+	waitRequests(t, load, 200)
+	for i := 1; i <= interceptRestarts; i++ {
+		z.signal(syscall.SIGUSR2)
+		z.readyPID(i + 1)
+		z.waitLog(fmt.Sprintf(`msg="generation exited" gen=%d `, i))
+		waitRequests(t, load, 100)
+	}
+	res := load.Stop()
+	t.Logf("unix socket: %d restarts under load: %v", interceptRestarts, res)
+	if res.Failed() != 0 {
+		t.Errorf("%d requests failed: %v; examples: %q", res.Failed(), res.Failures, res.Errors)
+	}
+	if n := z.countLog(`msg="unlink of a held socket path faked"`); n < interceptRestarts {
+		t.Errorf("%d unlink() of the socket path faked, want one per stopped generation (%d)", n, interceptRestarts)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("after %d restarts the socket path is gone or not a socket: %v", interceptRestarts, err)
+	}
+}
+
+// TestInterceptUDP: a Go server that binds a UDP socket itself, restarted
+// while a client sends one datagram at a time. Datagrams queued on the
+// shared socket survive each restart; only one in the hands of a stopping
+// generation can be lost.
+func TestInterceptUDP(t *testing.T) {
+	needIntercept(t)
+	addr := freeUDPAddr(t)
+	z := startZedr(t, "--intercept-bind", "--listen", "udp:"+addr, "--ready", "listen",
+		"--", staticTestserver(t), "-listen", "udp:"+addr)
+	z.readyPID(1)
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sent, answered := 0, 0
+	var last string
+	query := func() {
+		sent++
+		msg := fmt.Sprintf("q%d", sent)
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			return
+		}
+		buf := make([]byte, 1024)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return // lost
+			}
+			if strings.HasSuffix(string(buf[:n]), "\n"+msg) {
+				answered++
+				last = string(buf[:n])
+				return
+			}
+		}
+	}
+	for range 50 {
+		query()
+	}
+	for i := 1; i <= interceptRestarts; i++ {
+		z.signal(syscall.SIGUSR2)
+		// Keep querying through the restart until the old generation is gone.
+		exited := fmt.Sprintf(`msg="generation exited" gen=%d `, i)
+		for z.countLog(exited) == 0 {
+			query()
+			if sent > 100_000 {
+				t.Fatal("the old generation never exited")
+			}
+		}
+		for range 20 {
+			query()
+		}
+	}
+	lost := sent - answered
+	t.Logf("udp: %d restarts: %d datagrams sent, %d answered, %d lost", interceptRestarts, sent, answered, lost)
+	if lost > interceptRestarts {
+		t.Errorf("%d datagrams lost in %d restarts: more than the one a stopping generation can hold each time", lost, interceptRestarts)
+	}
+	if !strings.HasPrefix(last, fmt.Sprintf("generation=%d ", interceptRestarts+1)) {
+		t.Errorf("the last answer came from %q, want generation %d", last, interceptRestarts+1)
+	}
+}
+
+// freeUDPAddr returns a loopback UDP address nobody uses, as freePort does.
+func freeUDPAddr(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String()
+}
