@@ -291,3 +291,17 @@ http {
 	}
 	return conf, errLog
 }
+
+func TestInterceptCaddy(t *testing.T) {
+	needIntercept(t)
+	caddy := needTool(t, "caddy")
+	port := freePort(t)
+	// file-server runs with the admin endpoint off, so that two generations
+	// do not both need its fixed port.
+	restartUnderLoad(t, interceptCase{
+		port:       port,
+		command:    []string{caddy, "file-server", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--root", webRoot(t)},
+		path:       "/index.html",
+		stopSignal: "TERM",
+	})
+}
