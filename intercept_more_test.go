@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -123,4 +124,56 @@ func freeUDPAddr(t *testing.T) string {
 	}
 	defer pc.Close()
 	return pc.LocalAddr().String()
+}
+
+// TestInterceptBadInput: transparent mode's options are checked before
+// anything starts.
+func TestInterceptBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"ready listen without intercept", []string{"--listen", "tcp:127.0.0.1:0", "--ready", "listen", "--", "true"}, "--ready listen: it needs --intercept-bind"},
+		{"intercept without listen", []string{"--intercept-bind", "--", "true"}, "--intercept-bind needs at least one --listen"},
+		{"intercept with compat", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--compat", "nginx", "--", "true"}, "--compat cannot be used with --intercept-bind"},
+		{"ready listen with argument", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--ready", "listen:3", "--", "true"}, `bad --ready "listen:3"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := execZedr(tc.args...).CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != 2 || !strings.Contains(string(out), tc.msg) {
+				t.Errorf("zedr-run %s: exit %d, output %q; want exit 2 and %q", strings.Join(tc.args, " "), code, out, tc.msg)
+			}
+		})
+	}
+}
+
+// TestInterceptNoMatch: a bind of an address no --listen declares runs
+// normally, and the log says what the server bound, so that the user can
+// declare it.
+func TestInterceptNoMatch(t *testing.T) {
+	needIntercept(t)
+	declared, actual := freeTCPAddr(t), freeTCPAddr(t)
+	z := startZedr(t, "--intercept-bind", "--listen", "tcp:"+declared, "--ready", "delay:100ms",
+		"--", staticTestserver(t), "-listen", actual)
+	z.readyPID(1)
+	z.waitLog(`msg="bind not intercepted: no --listen matches" gen=1 .*family=inet type=stream .*addr=` + actual)
+	z.waitLog(`server: generation=1 .* serving 1 sockets`) // its listen() ran too
+	if body := get(t, actual, "/"); !strings.HasPrefix(body, "generation=1 ") {
+		t.Errorf("the server on its own socket answers %q", body)
+	}
+}
+
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
