@@ -197,10 +197,17 @@ func TestInterceptBusybox(t *testing.T) {
 }
 
 func TestInterceptNginx(t *testing.T) {
+	t.Run("shared socket", func(t *testing.T) { testInterceptNginx(t) })
+	// With reuseport each worker binds its own SO_REUSEPORT socket: every
+	// one of those binds must still get the shared socket.
+	t.Run("reuseport", func(t *testing.T) { testInterceptNginx(t, "reuseport") })
+}
+
+func testInterceptNginx(t *testing.T, listenOpts ...string) {
 	needIntercept(t)
 	nginx := needTool(t, "nginx")
 	port := freePort(t)
-	conf, errLog := nginxConf(t, port)
+	conf, errLog := nginxConf(t, port, listenOpts...)
 	// QUIT is nginx's graceful shutdown (TERM is its fast one).
 	z := restartUnderLoad(t, interceptCase{
 		port:       port,
@@ -208,6 +215,12 @@ func TestInterceptNginx(t *testing.T) {
 		path:       "/index.html",
 		stopSignal: "QUIT",
 	})
+	if len(listenOpts) > 0 {
+		// One SO_REUSEPORT socket per worker, each bound by the master.
+		if n := z.countLog(`msg="bind intercepted" gen=1 `); n < 2 {
+			t.Errorf("nginx with reuseport made %d intercepted binds, want one per worker (2)", n)
+		}
+	}
 	z.signal(syscall.SIGTERM)
 	if code := z.wait(); code != 0 {
 		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
@@ -262,7 +275,7 @@ func childrenOf(pid int) []int {
 // nginxConf writes a configuration for nginx in the foreground with two
 // workers, every path in a temporary directory, serving a web root on
 // 127.0.0.1:port. It returns the config and error log paths.
-func nginxConf(t *testing.T, port int) (conf, errLog string) {
+func nginxConf(t *testing.T, port int, listenOpts ...string) (conf, errLog string) {
 	t.Helper()
 	dir := t.TempDir()
 	conf, errLog = filepath.Join(dir, "nginx.conf"), filepath.Join(dir, "error.log")
@@ -281,11 +294,11 @@ http {
 	uwsgi_temp_path %[1]s/uwsgi;
 	scgi_temp_path %[1]s/scgi;
 	server {
-		listen 127.0.0.1:%[2]d;
+		listen 127.0.0.1:%[2]d%[4]s;
 		root %[3]s;
 	}
 }
-`, dir, port, webRoot(t))), 0o644)
+`, dir, port, webRoot(t), strings.Join(append([]string{""}, listenOpts...), " "))), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
