@@ -177,3 +177,26 @@ func freeTCPAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// TestInterceptNonblockDisagreement: a deploy that switches from a server
+// that wants a blocking socket (python) to one that wants it non-blocking
+// (Go) is warned about, and the new generation serves.
+func TestInterceptNonblockDisagreement(t *testing.T) {
+	needIntercept(t)
+	python := needTool(t, "/usr/bin/python3")
+	addr := freeTCPAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app")
+	writeScript(t, app, fmt.Sprintf("cd %s && exec %s -m http.server --bind %s %s", webRoot(t), python, host, port))
+	z := startZedr(t, "--intercept-bind", "--listen", "tcp:"+addr, "--ready", "listen", "--", app)
+	z.readyPID(1)
+	writeScript(t, app, fmt.Sprintf("exec %s -listen %s", staticTestserver(t), addr))
+	z.signal(syscall.SIGUSR2)
+	z.readyPID(2)
+	z.waitLog(`msg="generations disagree on O_NONBLOCK for a shared socket.*gen=2 nonblock=true older_gen=1 older_nonblock=false`)
+	z.waitLog(`msg="generation exited" gen=1 `)
+	if body := get(t, addr, "/"); !strings.HasPrefix(body, "generation=2 ") {
+		t.Errorf("after the switch the server answers %q, want generation 2", body)
+	}
+}
