@@ -78,7 +78,7 @@ func newApp(stderr io.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
 				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
-				Usage: "when a new child is ready: `notify` (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0)"},
+				Usage: "when a new child is ready: `notify` (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
 				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
 			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",
@@ -99,6 +99,8 @@ func newApp(stderr io.Writer) *cli.App {
 				Usage: "run the children as `USER[:GROUP]` with that user's groups (zedr-run must be root; it keeps the sockets)"},
 			&cli.StringFlag{Name: "group", EnvVars: []string{"ZEDR_GROUP"},
 				Usage: "the children's primary `GROUP` instead of the user's (with --user)"},
+			&cli.BoolFlag{Name: "intercept-bind", EnvVars: []string{"ZEDR_INTERCEPT_BIND"},
+				Usage: "transparent mode (Linux >= 5.9): hand the sockets over when the command itself calls bind() on a --listen address, for programs that know nothing of LISTEN_FDS"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"ZEDR_LOG_LEVEL"}, Value: "info",
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
@@ -287,6 +289,9 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 		cfg.RestartSignals = append(cfg.RestartSignals, sig)
 	}
 	if err := configureWorkers(c, &cfg); err != nil {
+		return cfg, nil, nil, err
+	}
+	if err := configureIntercept(c, &cfg, specs); err != nil {
 		return cfg, nil, nil, err
 	}
 	cfg.Env = childEnv(os.Environ())

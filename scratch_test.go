@@ -54,9 +54,9 @@ var (
 	staticErr  error
 )
 
-// scratchRoot makes an empty root holding the static builds of zedr-run and
-// the test server ("zedr-run", "server") at the given paths, and /proc.
-func scratchRoot(t *testing.T, files map[string]string) string {
+// staticBinary returns the static build (CGO_ENABLED=0, no race detector)
+// of "zedr-run" or "server", built once.
+func staticBinary(t *testing.T, name string) string {
 	t.Helper()
 	staticOnce.Do(func() {
 		staticDir = filepath.Join(binDir, "static")
@@ -72,9 +72,16 @@ func scratchRoot(t *testing.T, files map[string]string) string {
 	if staticErr != nil {
 		t.Fatal(staticErr)
 	}
+	return filepath.Join(staticDir, name)
+}
+
+// scratchRoot makes an empty root holding the static builds of zedr-run and
+// the test server ("zedr-run", "server") at the given paths, and /proc.
+func scratchRoot(t *testing.T, files map[string]string) string {
+	t.Helper()
 	root := t.TempDir()
 	for dst, src := range files {
-		b, err := os.ReadFile(filepath.Join(staticDir, src))
+		b, err := os.ReadFile(staticBinary(t, src))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,4 +17,13 @@
 //     and exits 127 (not found) or 126 (found but not executable), as shells do.
 //   - The parent learns that execve succeeded when the status channel reaches
 //     end of file with no message.
+//   - In transparent mode (ArgsWith with Intercept.Bind) the shim, on its
+//     locked thread, sets no_new_privs and installs a seccomp filter that
+//     turns bind() and listen() (and unlink()/unlinkat() with
+//     Intercept.Unlink) of the native ABI into user notifications, sends the
+//     listener fd on the status channel (ListenerMessage with SCM_RIGHTS),
+//     then execs on that same thread. It refuses, with the reason on the
+//     status channel, where the kernel or architecture cannot do it.
+//   - The guardian (GuardianName) kills the process groups zedr-run told it
+//     of once zedr-run is gone without saying "exit"; see guardian.go.
 package reexec

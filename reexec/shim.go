@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,11 +34,24 @@ func Args(statusFD int, path string, argv []string) []string {
 	return append(args, argv...)
 }
 
+// ArgsWith is Args for a shim that installs the transparent mode's filter
+// first and sends its notification fd on statusFD before the exec.
+func ArgsWith(statusFD int, ic Intercept, path string, argv []string) []string {
+	args := Args(statusFD, path, argv)
+	if !ic.Bind {
+		return args
+	}
+	return append([]string{args[0], ic.arg()}, args[1:]...)
+}
+
 // Init runs the shim if this process is one, and never returns in that case.
 // It reports false otherwise. main calls it before anything else.
 func Init() bool {
 	switch filepath.Base(os.Args[0]) {
 	case ShimName:
+		// Seccomp filters and no_new_privs belong to a thread: the one that
+		// installs the filter must be the one that calls execve.
+		runtime.LockOSThread()
 		os.Exit(run(os.Args[1:]))
 	case GuardianName:
 		os.Exit(guardian())
@@ -48,6 +62,15 @@ func Init() bool {
 }
 
 func run(args []string) int {
+	var ic Intercept
+	if len(args) > 0 && strings.HasPrefix(args[0], interceptFlag) {
+		var err error
+		if ic, err = parseIntercept(args[0]); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", ShimName, err)
+			return 2
+		}
+		args = args[1:]
+	}
 	if len(args) < 3 {
 		fmt.Fprintf(os.Stderr, "%s: started without a command; it is run by zedr-run, not by hand\n", ShimName)
 		return 2
@@ -58,12 +81,27 @@ func run(args []string) int {
 		return 2
 	}
 	path, argv := args[1], args[2:]
-	err = execve(statusFD, path, argv)
+	if ic.Bind {
+		err = intercept(statusFD, ic)
+	}
+	if err == nil {
+		err = execve(statusFD, path, argv)
+	}
 	report(statusFD, err)
 	if errors.Is(err, unix.ENOENT) {
 		return ExitNotFound
 	}
 	return ExitNotExecutable
+}
+
+// intercept installs the filter and hands its listener to zedr-run.
+func intercept(statusFD int, ic Intercept) error {
+	fd, err := installFilter(ic)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return sendListener(statusFD, fd)
 }
 
 // execve replaces the shim with the command. It returns only on failure.

@@ -30,6 +30,9 @@ requirements=(
 	"iproute2 iproute2"
 	"procps procps"
 	"psmisc psmisc"
+	"dnsmasq dnsmasq-base"
+	"dnsperf dnsperf"
+	"caddy caddy"
 )
 
 installed() { [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == "ii"* ]]; }
@@ -144,4 +147,7 @@ check curl curl --version
 check ss ss -V
 check pgrep pgrep -V
 check killall killall -V
+check dnsmasq dnsmasq --version
+check dnsperf sh -c 'dnsperf -h 2>&1 | grep -q Usage'
+check caddy caddy version
 say "all test dependencies present"

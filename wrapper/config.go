@@ -49,7 +49,10 @@ type Config struct {
 	Env []string
 
 	Sockets []*socketact.Socket
-	Compat  []string // socketact compat variable sets: einhorn, server-starter, nginx
+	// InterceptBind is transparent mode: the sockets reach the children
+	// only through their own bind(), intercepted by seccomp (no LISTEN_*).
+	InterceptBind bool
+	Compat        []string // socketact compat variable sets: einhorn, server-starter, nginx
 
 	Ready        Readiness
 	ReadyTimeout time.Duration

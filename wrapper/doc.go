@@ -16,4 +16,10 @@
 //     nothing in zedr-run may use os/exec's Wait. Processes are started by the
 //     spawner, on one locked OS thread that lives as long as zedr-run, so the
 //     parent-death signal fires only when zedr-run itself dies.
+//   - In transparent mode (Config.InterceptBind) children get no socket fds
+//     and no LISTEN_* variables; each generation's seccomp listener is served
+//     by its own goroutine (intercept_linux.go), which only posts events to
+//     the loop, and is closed once no process of that generation is left.
+//   - The guardian (reexec.GuardianName) kills every generation's process
+//     group if zedr-run dies without stopping them, in either mode.
 package wrapper

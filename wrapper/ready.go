@@ -8,7 +8,7 @@ import (
 
 // Readiness says when a new generation counts as ready to serve.
 type Readiness struct {
-	Kind    string        // ReadyNotify, ReadyDelay or ReadyExec
+	Kind    string        // ReadyNotify, ReadyDelay, ReadyExec or ReadyListen
 	Delay   time.Duration // ReadyDelay: how long the child must stay alive
 	Command string        // ReadyExec: a shell command that exits 0 once the child serves
 }
@@ -18,6 +18,7 @@ const (
 	ReadyNotify = "notify" // READY=1 on NOTIFY_SOCKET, from any process of the generation
 	ReadyDelay  = "delay"  // alive for Delay
 	ReadyExec   = "exec"   // a probe command exits 0; it gets ZEDR_PID
+	ReadyListen = "listen" // transparent mode: the child took every socket (listen(), or bind() of a datagram socket)
 )
 
 // DefaultReadiness works for every program, including ones that know
@@ -37,6 +38,11 @@ func ParseReadiness(s string) (Readiness, error) {
 			return Readiness{}, fmt.Errorf("bad --ready %q: notify takes no argument", s)
 		}
 		return Readiness{Kind: ReadyNotify}, nil
+	case ReadyListen:
+		if hasArg {
+			return Readiness{}, fmt.Errorf("bad --ready %q: listen takes no argument", s)
+		}
+		return Readiness{Kind: ReadyListen}, nil
 	case ReadyDelay:
 		d, err := time.ParseDuration(arg)
 		if err != nil || d < 0 {
@@ -49,7 +55,7 @@ func ParseReadiness(s string) (Readiness, error) {
 		}
 		return Readiness{Kind: ReadyExec, Command: arg}, nil
 	}
-	return Readiness{}, fmt.Errorf("bad --ready %q: want notify, delay:DURATION or exec:COMMAND", s)
+	return Readiness{}, fmt.Errorf("bad --ready %q: want notify, delay:DURATION, exec:COMMAND or listen", s)
 }
 
 func (r Readiness) String() string {

@@ -47,20 +47,28 @@ func (s *supervisor) startChild(n, slot int) (int, error) {
 	defer unix.Close(ours)
 
 	files := []uintptr{0, 1, 2}
-	for _, sock := range s.cfg.Sockets {
-		files = append(files, sock.File.Fd())
+	var intercept reexec.Intercept
+	if s.cfg.InterceptBind {
+		if err := s.startIntercepting(); err != nil {
+			return 0, &StartError{name, err}
+		}
+		intercept = s.intercept.shimIntercept()
+	} else {
+		for _, sock := range s.cfg.Sockets {
+			files = append(files, sock.File.Fd())
+		}
 	}
 	statusFD := len(files)
 	files = append(files, uintptr(theirs))
 
 	env := append([]string(nil), s.cfg.Env...)
-	if len(s.cfg.Sockets) > 0 {
+	if len(s.cfg.Sockets) > 0 && !s.cfg.InterceptBind {
 		env = append(env, socketact.ChildEnv(s.cfg.Sockets, s.cfg.Compat)...)
 	}
 	env = append(env, "NOTIFY_SOCKET="+s.notify.path, "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
 	env = withUserEnv(env, s.cfg.UserEnv)
 
-	pid, err := spawn(reexec.SelfExe, reexec.Args(statusFD, path, s.cfg.Command), &syscall.ProcAttr{
+	pid, err := spawn(reexec.SelfExe, reexec.ArgsWith(statusFD, intercept, path, s.cfg.Command), &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: files,
@@ -70,7 +78,14 @@ func (s *supervisor) startChild(n, slot int) (int, error) {
 	if err != nil {
 		return 0, &StartError{name, err}
 	}
-	if msg, err := readStatus(ours); err != nil || msg != "" {
+	msg, err := "", error(nil)
+	if s.cfg.InterceptBind {
+		msg, err = s.receiveListener(ours, n, pid)
+	}
+	if err == nil && msg == "" {
+		msg, err = readStatus(ours)
+	}
+	if err != nil || msg != "" {
 		if err == nil {
 			err = errors.New(msg)
 		}

@@ -33,13 +33,14 @@ type timerEvent struct {
 type backoffEvent struct{}
 
 type supervisor struct {
-	cfg    Config
-	log    *slog.Logger
-	notify *notifySocket
-	guard  *guardian
-	outer  outerNotify
-	events chan any
-	done   chan struct{}
+	cfg       Config
+	log       *slog.Logger
+	notify    *notifySocket
+	guard     *guardian
+	outer     outerNotify
+	intercept *interceptor // transparent mode, or nil
+	events    chan any
+	done      chan struct{}
 
 	gens    []*generation // every generation with a process left, oldest first
 	slots   []*worker     // the ready worker serving each slot (ZEDR_WORKER), nil while empty
@@ -196,6 +197,8 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onCheckOutput(ev)
 			case checkTimeout:
 				s.onCheckTimeout(ev)
+			case listenEvent:
+				s.onListen(ev)
 			case backoffEvent:
 				s.backoffTimer = nil
 				if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {

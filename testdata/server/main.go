@@ -11,6 +11,8 @@
 // :8080,:8081) it calls net.Listen("tcp", ADDR) itself instead, for running
 // directly or under zedr-run's transparent mode. Without LISTEN_FDS it also
 // takes the sockets of Perl's Server::Starter ($SERVER_STARTER_PORT).
+// With -listen, unix:PATH listens on a unix socket (removed at exit, as Go
+// does) and udp:ADDR answers UDP.
 //
 // HTTP: / answers "generation=G pid=P worker=W\n" (G from $ZEDR_GENERATION,
 // W from $ZEDR_WORKER, "-" when unset); /env prints the LISTEN_*,
@@ -178,14 +180,31 @@ func parseMode(m string) (time.Duration, error) {
 func sockets() ([]net.Listener, []net.PacketConn, error) {
 	var ls []net.Listener
 	if len(listen) > 0 {
+		var pcs []net.PacketConn
 		for _, addr := range listen {
+			switch {
+			case strings.HasPrefix(addr, "udp:"):
+				pc, err := net.ListenPacket("udp", strings.TrimPrefix(addr, "udp:"))
+				if err != nil {
+					return nil, nil, err
+				}
+				pcs = append(pcs, pc)
+				continue
+			case strings.HasPrefix(addr, "unix:"):
+				l, err := net.Listen("unix", strings.TrimPrefix(addr, "unix:"))
+				if err != nil {
+					return nil, nil, err
+				}
+				ls = append(ls, l)
+				continue
+			}
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
 				return nil, nil, err
 			}
 			ls = append(ls, l)
 		}
-		return ls, nil, nil
+		return ls, pcs, nil
 	}
 	lmap, err := socketact.Listeners()
 	if err != nil {
