@@ -217,6 +217,15 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		return err
 	}
 	defer stopWatching()
+	if c.Bool("watch-self") {
+		reexecs := make(chan string)
+		cfg.Reexecs = reexecs
+		stopSelf, err := watchSelf(c.Context, cfg.SelfPath, wc.settle, logger, reexecs)
+		if err != nil {
+			return err
+		}
+		defer stopSelf()
+	}
 
 	code, err := wrapper.Run(c.Context, cfg)
 	if err != nil {

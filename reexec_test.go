@@ -116,3 +116,44 @@ func grepLine(s, prefix string) string {
 	}
 	return ""
 }
+
+// TestWatchSelf: with --watch-self, replacing zedr-run's own binary makes it
+// re-execute itself in place, keeping its children, under load.
+func TestWatchSelf(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "zedr-run")
+	b, err := os.ReadFile(bin("zedr-run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(self, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "--watch-self", "--no-watch", "--watch-settle", "200ms", "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--", bin("testserver"))
+	z := startCmd(t, cmd, true)
+	child := z.readyPID(1)
+	z.waitLog(`msg="watching zedr-run's own binary"`)
+	load := startLoad(t, z.addr)
+	waitRequests(t, load, 200)
+	// A new build: other content, deployed by rename.
+	if err := os.WriteFile(self+".new", append(b, "\nnew build\n"...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(self+".new", self); err != nil {
+		t.Fatal(err)
+	}
+	z.waitLog(`msg="reexec requested: checking the new binary" by="watcher: `)
+	z.waitLog(`msg="re-executed: carrying on" generations=1 `)
+	waitRequests(t, load, 200)
+	res := load.Stop()
+	t.Logf("zedr-run re-executed on replacement of its binary, under load: %v", res)
+	if res.Failed() != 0 {
+		t.Errorf("%d requests failed: %v %q", res.Failed(), res.Failures, res.Errors)
+	}
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, fmt.Sprintf("generation=1 pid=%d ", child)) {
+		t.Errorf("after the re-exec the child should be the same, got %q", body)
+	}
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); exe != self {
+		t.Errorf("zedr-run runs %q, want the new %s", exe, self)
+	}
+}

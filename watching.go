@@ -22,6 +22,8 @@ var watchFlags = []cli.Flag{
 		Usage: "do not watch COMMAND's executable (only the --watch paths, if any)"},
 	&cli.DurationFlag{Name: "watch-settle", EnvVars: []string{"ZEDR_WATCH_SETTLE"}, Value: watch.DefaultSettle,
 		Usage: "a watched file must stay unchanged this long before its change restarts"},
+	&cli.BoolFlag{Name: "watch-self", EnvVars: []string{"ZEDR_WATCH_SELF"},
+		Usage: "when zedr-run's own binary is replaced, re-execute it in place (as zedr-run reexec does), keeping the sockets and the children"},
 	&cli.StringFlag{Name: "check", EnvVars: []string{"ZEDR_CHECK"},
 		Usage: "run the shell command `CMD` before each restart; if it fails, no restart (like nginx -t)"},
 }
@@ -90,5 +92,43 @@ func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger, req
 		}
 	}()
 	logger.Info("watching", "paths", wc.paths, "settle", wc.settle)
+	return func() { cancel(); <-done }, nil
+}
+
+// watchSelf watches zedr-run's own binary: each settled content change
+// asks the supervisor to re-execute it (zedr-run reexec). It returns a
+// function that stops watching.
+func watchSelf(ctx context.Context, self string, settle time.Duration, logger *slog.Logger, reexecs chan<- string) (func(), error) {
+	if self == "" {
+		return nil, usagef("--watch-self: zedr-run cannot find its own binary")
+	}
+	w, err := watch.New(watch.Options{Paths: []string{self}, Settle: settle, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("--watch-self: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	changes := make(chan watch.Change)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx, changes); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("watching zedr-run's own binary stopped", "err", err)
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-changes:
+				select {
+				case reexecs <- "watcher: " + c.String():
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	logger.Info("watching zedr-run's own binary", "path", self)
 	return func() { cancel(); <-done }, nil
 }

@@ -103,6 +103,8 @@ type Config struct {
 	// instead of starting the first generation.
 	SelfPath string
 	Handoff  *Handoff
+	// Reexecs asks for a reexec (from --watch-self); each value says why.
+	Reexecs <-chan string
 
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().

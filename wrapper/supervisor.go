@@ -173,6 +173,10 @@ func (s *supervisor) loop(ctx context.Context) int {
 			s.shutdown("context done")
 		case sig := <-s.cfg.Signals:
 			s.onSignal(sig)
+		case by := <-s.cfg.Reexecs:
+			written := make(chan struct{})
+			close(written) // nobody waits to write an answer
+			s.requestReexec(reexecRequest{by: by, done: make(chan error, 1), written: written})
 		case req := <-s.cfg.Restarts:
 			s.requestRestart(req)
 		case ev := <-s.events:
