@@ -21,7 +21,7 @@ func TestDaemonizingChild(t *testing.T) {
 	}
 	app := filepath.Join(t.TempDir(), "app")
 	writeScript(t, app, "exec "+bin("testserver")+" -notify")
-	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--", app)
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--no-watch", "--", app)
 	z.readyPID(1)
 	load := startLoad(t, z.addr)
 	waitRequests(t, load, 200)
@@ -55,7 +55,7 @@ func TestDaemonizingChild(t *testing.T) {
 func TestChildClosesSocket(t *testing.T) {
 	app := filepath.Join(t.TempDir(), "app")
 	writeScript(t, app, "exec 3>&-; exec sleep 1000") // closes fd 3, serves nothing
-	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--stop-timeout", "1s", "--", app)
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--stop-timeout", "1s", "--no-watch", "--", app)
 	z.readyPID(1)
 	writeScript(t, app, "exec "+bin("testserver"))
 	z.signal(syscall.SIGUSR2)

@@ -21,7 +21,7 @@ func TestCrashBeforeReady(t *testing.T) {
 	app := filepath.Join(t.TempDir(), "app")
 	good := "exec " + bin("testserver") + " -notify"
 	writeScript(t, app, good)
-	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--", app)
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--no-watch", "--", app)
 	z.readyPID(1)
 	load := startLoad(t, z.addr)
 	waitRequests(t, load, 200)

@@ -310,3 +310,14 @@ func writeScript(t *testing.T, path, body string) {
 
 // execZedr prepares zedr-run with args, for tests that set more than args.
 func execZedr(args ...string) *exec.Cmd { return exec.Command(bin("zedr-run"), args...) }
+
+const sigUSR2 = syscall.SIGUSR2
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

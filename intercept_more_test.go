@@ -189,7 +189,7 @@ func TestInterceptNonblockDisagreement(t *testing.T) {
 	dir := t.TempDir()
 	app := filepath.Join(dir, "app")
 	writeScript(t, app, fmt.Sprintf("cd %s && exec %s -m http.server --bind %s %s", webRoot(t), python, host, port))
-	z := startZedr(t, "--intercept-bind", "--listen", "tcp:"+addr, "--ready", "listen", "--", app)
+	z := startZedr(t, "--intercept-bind", "--listen", "tcp:"+addr, "--ready", "listen", "--no-watch", "--", app)
 	z.readyPID(1)
 	writeScript(t, app, fmt.Sprintf("exec %s -listen %s", staticTestserver(t), addr))
 	z.signal(syscall.SIGUSR2)

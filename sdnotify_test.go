@@ -46,7 +46,7 @@ func TestTypeNotify(t *testing.T) {
 
 	app := filepath.Join(dir, "app")
 	writeScript(t, app, "exec "+bin("testserver"))
-	cmd := execZedr("--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--", app)
+	cmd := execZedr("--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--no-watch", "--", app)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	z := startCmd(t, cmd, true)
 	z.readyPID(1)

@@ -127,7 +127,7 @@ func TestRolloutStops(t *testing.T) {
 	app := dir + "/app"
 	writeScript(t, app, `if [ "$ZEDR_GENERATION" = 2 ] && [ "$ZEDR_WORKER" = 2 ]; then echo broken worker >&2; exit 3; fi
 exec `+bin("testserver")+" -notify")
-	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--workers", strconv.Itoa(nWorkers), "--ready", "notify", "--", app)
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--workers", strconv.Itoa(nWorkers), "--ready", "notify", "--no-watch", "--", app)
 	old := z.workerPIDs(1)
 	load := startLoad(t, z.addr)
 	waitRequests(t, load, 400)
