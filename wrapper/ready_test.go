@@ -51,3 +51,32 @@ func TestExitCode(t *testing.T) {
 		t.Errorf("SIGKILL: %d %q", exitCode(killed9), describe(killed9))
 	}
 }
+
+func FuzzParseReadiness(f *testing.F) {
+	for _, s := range []string{"notify", "delay:1s", "exec:true", "listen", "delay:", "exec:", "x:y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseReadiness(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseReadiness(r.String())
+		if err != nil || again != r {
+			t.Errorf("ParseReadiness(%q) = %+v, but its String %q gives %+v, %v", s, r, r.String(), again, err)
+		}
+	})
+}
+
+func FuzzParseNotify(f *testing.F) {
+	for _, s := range []string{"READY=1", "STATUS=a=b\nMAINPID=3", "\n\n=", "ZEDR_BARRIER=7"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for k := range parseNotify(s) {
+			if k == "" {
+				t.Errorf("parseNotify(%q) has an empty key", s)
+			}
+		}
+	})
+}
