@@ -1,11 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -52,16 +52,8 @@ func TestSocketActivated(t *testing.T) {
 	load := startLoad(t, addr)
 	waitRequests(t, load, 200)
 	const restarts = 10
-	for i := 1; i <= restarts; i++ {
-		z.signal(syscall.SIGUSR2)
-		z.readyPID(i + 1)
-		waitRequests(t, load, 100)
-	}
-	res := load.Stop()
-	t.Logf("socket-activated zedr-run, %d restarts under load: %v", restarts, res)
-	if res.Failed() != 0 {
-		t.Errorf("%d requests failed: %v %q", res.Failed(), res.Failures, res.Errors)
-	}
+	restartsUnderLoad(t, z, load, 2, restarts)
+	stopLoad(t, load, fmt.Sprintf("socket-activated zedr-run, %d restarts under load", restarts))
 }
 
 // TestInheritedPassedOn: sockets zedr-run inherits but no --listen asks for

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -39,16 +39,8 @@ def app(environ, start_response):
 	load := startLoad(t, z.addr)
 	waitRequests(t, load, 200)
 	const restarts = 10
-	for i := 1; i <= restarts; i++ {
-		z.signal(syscall.SIGUSR2)
-		z.readyPID(i + 1)
-		waitRequests(t, load, 100)
-	}
-	res := load.Stop()
-	t.Logf("gunicorn, %d restarts under load: %v", restarts, res)
-	if res.Failed() != 0 {
-		t.Errorf("%d requests failed: %v; examples %q", res.Failed(), res.Failures, res.Errors)
-	}
+	restartsUnderLoad(t, z, load, 2, restarts)
+	stopLoad(t, load, fmt.Sprintf("gunicorn, %d restarts under load", restarts))
 	z.waitLog(`msg="generation exited" gen=10 `)
 	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "gunicorn generation=11 ") {
 		t.Errorf("after %d restarts gunicorn answers %q", restarts, body)

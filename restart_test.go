@@ -46,6 +46,30 @@ func waitRequests(t *testing.T, l *loadgen.Load, n int) {
 	}
 }
 
+// restartsUnderLoad sends SIGUSR2 n times, each after the previous
+// generation is ready and the load has gone on, expecting generations
+// next, next+1, ...
+func restartsUnderLoad(t *testing.T, z *zedr, load *loadgen.Load, next, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		z.signal(syscall.SIGUSR2)
+		z.readyPID(next + i)
+		waitRequests(t, load, 100)
+	}
+}
+
+// stopLoad stops the load, logs its figures and fails the test if any
+// request failed.
+func stopLoad(t *testing.T, load *loadgen.Load, what string) loadgen.Result {
+	t.Helper()
+	res := load.Stop()
+	t.Logf("%s: %v", what, res)
+	if res.Failed() != 0 {
+		t.Errorf("%s: %d requests failed: %v; examples: %q", what, res.Failed(), res.Failures, res.Errors)
+	}
+	return res
+}
+
 func TestRestartUnderLoad(t *testing.T) {
 	const restarts = 20
 	for _, tc := range []struct {
@@ -62,16 +86,8 @@ func TestRestartUnderLoad(t *testing.T) {
 			z.readyPID(1)
 			load := startLoad(t, z.addr)
 			waitRequests(t, load, 200)
-			for i := 1; i <= restarts; i++ {
-				z.signal(syscall.SIGUSR2)
-				z.readyPID(i + 1)
-				waitRequests(t, load, 100)
-			}
-			res := load.Stop()
-			t.Logf("%d restarts under load: %v", restarts, res)
-			if res.Failed() != 0 {
-				t.Errorf("%d requests failed during %d restarts: %v; examples: %q", res.Failed(), restarts, res.Failures, res.Errors)
-			}
+			restartsUnderLoad(t, z, load, 2, restarts)
+			res := stopLoad(t, load, fmt.Sprintf("%d restarts under load", restarts))
 			if res.OK == 0 {
 				t.Fatal("no request succeeded")
 			}

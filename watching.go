@@ -62,37 +62,19 @@ func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger, req
 	if len(wc.paths) == 0 {
 		return func() {}, nil
 	}
-	w, err := watch.New(watch.Options{Paths: wc.paths, Settle: wc.settle, Logger: logger})
+	stop, err := runWatcher(ctx, wc.paths, wc.settle, logger, func(ctx context.Context, c watch.Change) {
+		logger.Info("watched file changed", "path", c.Path, "resolved", c.Resolved,
+			"old_size", c.OldSize, "new_size", c.NewSize, "old_sha256", c.OldHash, "new_sha256", c.NewHash)
+		select {
+		case requests <- wrapper.Request{Source: "watcher: " + c.String()}:
+		case <-ctx.Done():
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (a watched path must be in an existing directory; --no-watch stops watching COMMAND)", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	changes := make(chan watch.Change)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := w.Run(ctx, changes); err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error("watching stopped: changes will not restart the command", "err", err)
-		}
-	}()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case c := <-changes:
-				logger.Info("watched file changed", "path", c.Path, "resolved", c.Resolved,
-					"old_size", c.OldSize, "new_size", c.NewSize, "old_sha256", c.OldHash, "new_sha256", c.NewHash)
-				select {
-				case requests <- wrapper.Request{Source: "watcher: " + c.String()}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
 	logger.Info("watching", "paths", wc.paths, "settle", wc.settle)
-	return func() { cancel(); <-done }, nil
+	return stop, nil
 }
 
 // watchSelf watches zedr-run's own binary: each settled content change
@@ -102,9 +84,25 @@ func watchSelf(ctx context.Context, self string, settle time.Duration, logger *s
 	if self == "" {
 		return nil, usagef("--watch-self: zedr-run cannot find its own binary")
 	}
-	w, err := watch.New(watch.Options{Paths: []string{self}, Settle: settle, Logger: logger})
+	stop, err := runWatcher(ctx, []string{self}, settle, logger, func(ctx context.Context, c watch.Change) {
+		select {
+		case reexecs <- "watcher: " + c.String():
+		case <-ctx.Done():
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("--watch-self: %w", err)
+	}
+	logger.Info("watching zedr-run's own binary", "path", self)
+	return stop, nil
+}
+
+// runWatcher watches paths and calls changed for each settled change until
+// the returned function is called, which waits for the watcher to end.
+func runWatcher(ctx context.Context, paths []string, settle time.Duration, logger *slog.Logger, changed func(context.Context, watch.Change)) (func(), error) {
+	w, err := watch.New(watch.Options{Paths: paths, Settle: settle, Logger: logger})
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	changes := make(chan watch.Change)
@@ -112,7 +110,7 @@ func watchSelf(ctx context.Context, self string, settle time.Duration, logger *s
 	go func() {
 		defer close(done)
 		if err := w.Run(ctx, changes); err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error("watching zedr-run's own binary stopped", "err", err)
+			logger.Error("watching stopped: changes will not be acted on", "paths", paths, "err", err)
 		}
 	}()
 	go func() {
@@ -121,14 +119,9 @@ func watchSelf(ctx context.Context, self string, settle time.Duration, logger *s
 			case <-ctx.Done():
 				return
 			case c := <-changes:
-				select {
-				case reexecs <- "watcher: " + c.String():
-				case <-ctx.Done():
-					return
-				}
+				changed(ctx, c)
 			}
 		}
 	}()
-	logger.Info("watching zedr-run's own binary", "path", self)
 	return func() { cancel(); <-done }, nil
 }
