@@ -78,7 +78,7 @@ func newApp(stderr io.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
 				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
-				Usage: "when a new child is ready: `notify` (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0), listen (--intercept-bind: it took its sockets)"},
+				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
 				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
 			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",

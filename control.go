@@ -204,4 +204,4 @@ func ago(now, t time.Time) string {
 	return d.Round(time.Minute).String()
 }
 
-const controlUsage = `zedr-run status [--json] | restart [--wait] | stop   [--pid PID | --control PATH]`
+const controlUsage = `zedr-run status [--json] | restart [--wait] | stop | reexec   [--pid PID | --control PATH]`
