@@ -11,12 +11,7 @@ import (
 )
 
 // A contender is a way to run and restart the test server. Adding one is one
-// entry in contenders. Not here yet: zedr-run's transparent mode
-// (--intercept-bind), built on another branch; its entry will be
-//
-//	{name: "zedr-run --intercept-bind", start: func(e *env, addr string, d time.Duration) (*instance, error) {
-//		return e.zedr(addr, []string{"--intercept-bind"}, e.server, "-listen", addr, "-notify", "-start-delay", d.String())
-//	}},
+// entry in contenders.
 type contender struct {
 	name  string
 	tool  string // a program it needs in PATH ("" for none) ...
@@ -27,6 +22,9 @@ type contender struct {
 var contenders = []contender{
 	{name: "zedr-run (LISTEN_FDS, --ready notify)", start: func(e *env, addr string, d time.Duration) (*instance, error) {
 		return e.zedr(addr, nil, e.server, "-notify", "-start-delay", d.String())
+	}},
+	{name: "zedr-run --intercept-bind (server binds itself)", start: func(e *env, addr string, d time.Duration) (*instance, error) {
+		return e.zedr(addr, []string{"--intercept-bind"}, e.server, "-listen", addr, "-bind-late", "-notify", "-start-delay", d.String())
 	}},
 	{name: "naive kill + start", start: startNaive},
 	{name: "Server::Starter start_server + HUP", tool: "start_server", pkg: "libserver-starter-perl", start: startServerStarter},
