@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"zedr-run/internal/loadgen"
 )
 
 // TestInterceptUnixKeepsPath: a Go server that listens on a unix socket path
@@ -26,23 +24,10 @@ func TestInterceptUnixKeepsPath(t *testing.T) {
 	z.readyPID(1)
 	cfg := loadConfig(path)
 	cfg.Network = "unix"
-	load, err := loadgen.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { load.Stop() })
+	load := startLoadWith(t, cfg)
 	waitRequests(t, load, 200)
-	for i := 1; i <= interceptRestarts; i++ {
-		z.signal(syscall.SIGUSR2)
-		z.readyPID(i + 1)
-		z.waitLog(fmt.Sprintf(`msg="generation exited" gen=%d `, i))
-		waitRequests(t, load, 100)
-	}
-	res := load.Stop()
-	t.Logf("unix socket: %d restarts under load: %v", interceptRestarts, res)
-	if res.Failed() != 0 {
-		t.Errorf("%d requests failed: %v; examples: %q", res.Failed(), res.Failures, res.Errors)
-	}
+	restartsUnderLoad(t, z, load, 2, interceptRestarts)
+	stopLoad(t, load, fmt.Sprintf("unix socket: %d restarts under load", interceptRestarts))
 	if n := z.countLog(`msg="unlink of a held socket path faked"`); n < interceptRestarts {
 		t.Errorf("%d unlink() of the socket path faked, want one per stopped generation (%d)", n, interceptRestarts)
 	}

@@ -87,18 +87,9 @@ func restartUnderLoad(t *testing.T, c interceptCase) *zedr {
 	z.waitLog(`msg="bind intercepted" gen=1 .*addr=` + addr)
 	cfg := loadConfig(addr)
 	cfg.Path = c.path
-	load, err := loadgen.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { load.Stop() })
+	load := startLoadWith(t, cfg)
 	waitRequests(t, load, 200)
-	for i := 1; i <= interceptRestarts; i++ {
-		z.signal(syscall.SIGUSR2)
-		z.readyPID(i + 1)
-		z.waitLog(fmt.Sprintf(`msg="generation exited" gen=%d `, i))
-		waitRequests(t, load, 100)
-	}
+	restartsUnderLoad(t, z, load, 2, interceptRestarts)
 	res := load.Stop()
 	t.Logf("%s: %d restarts under load: %v", filepath.Base(c.command[0]), interceptRestarts, res)
 	if res.OK == 0 {

@@ -24,7 +24,13 @@ func loadConfig(addr string) loadgen.Config {
 
 func startLoad(t *testing.T, addr string) *loadgen.Load {
 	t.Helper()
-	l, err := loadgen.Start(context.Background(), loadConfig(addr))
+	return startLoadWith(t, loadConfig(addr))
+}
+
+// startLoadWith starts the load cfg describes; the test's cleanup stops it.
+func startLoadWith(t *testing.T, cfg loadgen.Config) *loadgen.Load {
+	t.Helper()
+	l, err := loadgen.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,14 +52,15 @@ func waitRequests(t *testing.T, l *loadgen.Load, n int) {
 	}
 }
 
-// restartsUnderLoad sends SIGUSR2 n times, each after the previous
-// generation is ready and the load has gone on, expecting generations
-// next, next+1, ...
+// restartsUnderLoad sends SIGUSR2 n times, expecting generations next,
+// next+1, ...; each restart is complete (the new generation ready, the old
+// one exited) and the load has gone on before the next.
 func restartsUnderLoad(t *testing.T, z *zedr, load *loadgen.Load, next, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		z.signal(syscall.SIGUSR2)
 		z.readyPID(next + i)
+		z.waitLog(fmt.Sprintf(`msg="generation exited" gen=%d `, next+i-1))
 		waitRequests(t, load, 100)
 	}
 }
