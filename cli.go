@@ -181,6 +181,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		return err
 	}
 	keepPaths := c.Bool("fdstore") // the store still holds the sockets: keep their files
+	cfg.KeepSocketFiles = keepPaths
 	defer func() {
 		for _, s := range socks {
 			if keepPaths {

@@ -193,15 +193,27 @@ func TestCrashRestart(t *testing.T) {
 }
 
 // TestKill9LeavesNoChild: zedr-run killed with SIGKILL takes its child
-// with it, and the port is free again.
+// with it, the port is free again, and the unix socket file it created is
+// removed (by the guardian).
 func TestKill9LeavesNoChild(t *testing.T) {
-	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--", bin("testserver"))
+	sock := filepath.Join(t.TempDir(), "app.sock")
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--listen", "unix:"+sock, "--ready", "delay:100ms", "--", bin("testserver"))
 	pid := z.readyPID(1)
 	z.signal(syscall.SIGKILL)
 	z.wait()
 	waitGone(t, pid)
 	if out, err := exec.Command("ss", "-Hltn", "src", z.addr).Output(); err == nil && strings.TrimSpace(string(out)) != "" {
 		t.Errorf("something still listens on %s after zedr-run was killed:\n%s", z.addr, out)
+	}
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if _, err := os.Lstat(sock); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unix socket file %s is still there after zedr-run was killed", sock)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

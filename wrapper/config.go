@@ -49,6 +49,9 @@ type Config struct {
 	Env []string
 
 	Sockets []*socketact.Socket
+	// KeepSocketFiles says the unix socket files zedr-run created outlive
+	// it (--fdstore); otherwise the guardian removes them if zedr-run dies.
+	KeepSocketFiles bool
 	// InterceptBind is transparent mode: the sockets reach the children
 	// only through their own bind(), intercepted by seccomp (no LISTEN_*).
 	InterceptBind bool

@@ -34,8 +34,9 @@ func startGuardian() (*guardian, error) {
 	return &guardian{w: w}, nil
 }
 
-func (g *guardian) add(pgid int)    { fmt.Fprintf(g.w, "+%d\n", pgid) }
-func (g *guardian) remove(pgid int) { fmt.Fprintf(g.w, "-%d\n", pgid) }
+func (g *guardian) add(pgid int)     { fmt.Fprintf(g.w, "+%d\n", pgid) }
+func (g *guardian) file(path string) { fmt.Fprintf(g.w, "@%s\n", path) }
+func (g *guardian) remove(pgid int)  { fmt.Fprintf(g.w, "-%d\n", pgid) }
 
 // close tells the guardian that zedr-run stopped every generation itself.
 func (g *guardian) close() {

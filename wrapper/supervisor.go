@@ -103,6 +103,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 			notify.Close()
 			return 0, err
 		}
+		for _, sock := range cfg.Sockets {
+			if sock.Owned() && !cfg.KeepSocketFiles {
+				guard.file(sock.Spec.Address)
+			}
+		}
 	}
 	defer notify.Close()
 	defer guard.close()
