@@ -49,8 +49,11 @@ func ArgsWith(statusFD int, ic Intercept, path string, argv []string) []string {
 func Init() bool {
 	switch filepath.Base(os.Args[0]) {
 	case ShimName:
-		// Seccomp filters and no_new_privs belong to a thread: the one that
-		// installs the filter must be the one that calls execve.
+		// The shim must exec from the thread zedr-run forked: the
+		// parent-death signal belongs to that thread (new threads start
+		// without it), and so do the seccomp filter and no_new_privs of
+		// transparent mode. main locks its goroutine to that thread in
+		// init, before any other goroutine runs; this lock keeps it there.
 		runtime.LockOSThread()
 		os.Exit(run(os.Args[1:]))
 	case GuardianName:
@@ -115,16 +118,6 @@ func execve(statusFD int, path string, argv []string) error {
 	// not even a descriptor zedr-run itself inherited without close-on-exec.
 	if err := cloexecFrom(statusFD); err != nil {
 		return fmt.Errorf("close-on-exec from fd %d: %w", statusFD, err)
-	}
-	// The parent-death signal zedr-run set belongs to the shim's first
-	// thread, but execve may run on another of the Go runtime's threads,
-	// which then becomes the command without it (new threads start with
-	// none): a command that outlives a SIGKILLed zedr-run. Set it again on
-	// the thread that will exec. Had zedr-run died before this, the first
-	// thread's signal would already have killed the shim.
-	runtime.LockOSThread()
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-		return fmt.Errorf("set the parent-death signal: %w", err)
 	}
 	// The command starts with no signal blocked, as under systemd, whatever
 	// zedr-run's own threads have blocked (a re-executed zedr-run starts

@@ -23,10 +23,7 @@ func sockaddrString(sa unix.Sockaddr) string {
 		}
 		return netip.AddrPortFrom(ip, uint16(sa.Port)).String()
 	case *unix.SockaddrUnix:
-		if strings.HasPrefix(sa.Name, "\x00") {
-			return "@" + sa.Name[1:]
-		}
-		return sa.Name
+		return sa.Name // x/sys already writes an abstract name as "@name"
 	}
 	return fmt.Sprintf("%v", sa)
 }
