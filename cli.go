@@ -180,11 +180,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	keepPaths := c.Bool("fdstore") // the store still holds the sockets: keep their files
-	cfg.KeepSocketFiles = keepPaths
 	defer func() {
 		for _, s := range socks {
-			if keepPaths {
+			if cfg.KeepSocketFiles {
 				s.File.Close()
 			} else {
 				s.Close()
@@ -192,9 +190,6 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		}
 	}()
 	if c.Bool("fdstore") && cfg.Handoff == nil {
-		if cfg.OuterNotify == "" {
-			return usagef("--fdstore needs a service manager: NOTIFY_SOCKET is not set (run zedr-run as a systemd service with FileDescriptorStoreMax=)")
-		}
 		if err := socketact.StoreFDs(cfg.OuterNotify, socks); err != nil {
 			return err
 		}
@@ -306,6 +301,10 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 	}
 	cfg.Env = childEnv(os.Environ())
 	cfg.OuterNotify = os.Getenv("NOTIFY_SOCKET") // zedr-run's own service manager, if any
+	// With --fdstore the store holds the sockets too: their files stay.
+	if cfg.KeepSocketFiles = c.Bool("fdstore"); cfg.KeepSocketFiles && cfg.OuterNotify == "" {
+		return cfg, nil, nil, usagef("--fdstore needs a service manager: NOTIFY_SOCKET is not set (run zedr-run as a systemd service with FileDescriptorStoreMax=)")
+	}
 	return cfg, specs, logger, nil
 }
 

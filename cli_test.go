@@ -43,6 +43,7 @@ func TestBadInput(t *testing.T) {
 		{"bad stop signal", []string{"--stop-signal", "NOPE", "--", "true"}, 2, `bad --stop-signal "NOPE"`},
 		{"restart signal TERM", []string{"--restart-signal", "TERM", "--", "true"}, 2, `bad --restart-signal "TERM": SIGTERM cannot be a restart signal`},
 		{"bad compat", []string{"--compat", "inetd", "--", "true"}, 2, "inetd"},
+		{"fdstore without a manager", []string{"--fdstore", "--listen", "tcp:127.0.0.1:0", "--", "true"}, 2, "--fdstore needs a service manager: NOTIFY_SOCKET is not set"},
 		{"bad log level", []string{"--log-level", "loud", "--", "true"}, 2, `bad --log-level "loud"`},
 		{"zero workers", []string{"--workers", "0", "--", "true"}, 2, "bad --workers 0: must be 1 or more"},
 		{"bad rollout", []string{"--rollout", "sometimes", "--", "true"}, 2, `bad --rollout "sometimes": want rolling or all`},
@@ -59,6 +60,11 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin("zedr-run"), tc.args...)
+			for _, kv := range os.Environ() { // as run by hand, not by a service manager
+				if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			err := cmd.Run()
