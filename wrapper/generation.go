@@ -44,15 +44,17 @@ type generation struct {
 // go by worker.
 type worker struct {
 	g       *generation
-	slot    int // ZEDR_WORKER
-	pid     int // the process zedr-run started; also its process group id
-	mainPID int // the main process: pid, or what the child announced with MAINPID=
+	slot    int    // ZEDR_WORKER
+	pid     int    // the process zedr-run started; also its process group id
+	mainPID int    // the main process: pid, or what the child announced with MAINPID=
+	mainFD  *pidfd // holds mainPID when it is not pid (see mainpid_linux.go)
 	state   state
 	started time.Time
 	readyAt time.Time
 
-	mainExited bool
-	status     syscall.WaitStatus // of the main process, once mainExited
+	mainExited    bool
+	status        syscall.WaitStatus // of the main process, once mainExited
+	statusUnknown bool               // another process reaped the main process
 
 	readyTimer *time.Timer // ready timeout
 	delayTimer *time.Timer // delay: readiness
@@ -60,6 +62,7 @@ type worker struct {
 	probePID   int         // running exec: probe, or 0
 	stopTimer  *time.Timer // SIGKILL of the group after the stop timeout
 	stopAt     time.Time   // when stopTimer fires, for a reexec to re-arm it
+	killTimer  *time.Timer // a look for what is left, killGrace after the stop timeout's SIGKILL
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).

@@ -298,6 +298,9 @@ func (s *supervisor) restore(h *Handoff) {
 		for _, hw := range hg.Workers {
 			w := &worker{g: g, slot: hw.Slot, pid: hw.PID, mainPID: hw.MainPID, state: state(hw.State), started: hw.Started,
 				readyAt: hw.ReadyAt, mainExited: hw.MainExited, status: syscall.WaitStatus(hw.Status), stopAt: hw.StopAt}
+			if w.mainPID != w.pid && !w.mainExited {
+				s.setMain(w, w.mainPID)
+			}
 			g.workers = append(g.workers, w)
 			byPID[w.pid] = w
 			s.rearm(w)

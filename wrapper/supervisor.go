@@ -23,6 +23,7 @@ const (
 	timerReadyTimeout                  // not ready in time
 	timerProbe                         // run the exec: probe again
 	timerStop                          // stop timeout: kill the process group
+	timerKilled                        // killGrace after the stop timeout: look for what is left
 )
 
 type timerEvent struct {
@@ -31,6 +32,10 @@ type timerEvent struct {
 }
 
 type backoffEvent struct{}
+
+// forceExit ends the loop killGrace after a second stop signal, whatever
+// is left.
+type forceExit struct{}
 
 type supervisor struct {
 	cfg       Config
@@ -56,6 +61,7 @@ type supervisor struct {
 	backoffTimer *time.Timer
 
 	stopping bool
+	exitNow  bool                // a second stop signal: exit without waiting for the generations
 	final    *worker             // whose status zedr-run exits with
 	lastExit *syscall.WaitStatus // of the last main process that ended on its own
 
@@ -169,7 +175,7 @@ func (s *supervisor) after(d time.Duration, ev any) *time.Timer {
 func (s *supervisor) loop(ctx context.Context) int {
 	ctxDone := ctx.Done()
 	for {
-		if s.stopping && len(s.gens) == 0 && s.check == nil {
+		if s.stopping && ((len(s.gens) == 0 && s.check == nil) || s.exitNow) {
 			return s.exitCode()
 		}
 		select {
@@ -208,6 +214,10 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onCheckTimeout(ev)
 			case listenEvent:
 				s.onListen(ev)
+			case mainGone:
+				s.onMainGone(ev)
+			case forceExit:
+				s.exitNow = true
 			case backoffEvent:
 				s.backoffTimer = nil
 				if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {
@@ -225,9 +235,11 @@ func (s *supervisor) onSignal(sig os.Signal) {
 			s.log.Warn("second stop signal: killing every generation now", "signal", signame(sig))
 			for _, g := range s.gens {
 				for _, w := range g.workers {
-					unix.Kill(-w.pid, unix.SIGKILL)
+					s.kill(w)
 				}
 			}
+			s.stopCheck()
+			s.after(killGrace, forceExit{})
 			return
 		}
 		s.shutdown("signal " + signame(sig))
@@ -240,7 +252,7 @@ func (s *supervisor) onSignal(sig os.Signal) {
 			return
 		}
 		for _, w := range serving {
-			if err := unix.Kill(w.mainPID, sig.(syscall.Signal)); err != nil {
+			if err := w.signalMain(sig.(syscall.Signal)); err != nil {
 				s.log.Warn("forward signal", append([]any{"signal", signame(sig)}, append(s.attrs(w), "err", err)...)...)
 			}
 		}
@@ -457,7 +469,7 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 		msg = "stopping worker"
 	}
 	s.log.Info(msg, append(s.attrs(w), "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)...)
-	if err := unix.Kill(w.mainPID, s.cfg.StopSignal); err != nil && !w.mainExited {
+	if err := w.signalMain(s.cfg.StopSignal); err != nil && !w.mainExited {
 		s.log.Warn("stop signal", append(s.attrs(w), "err", err)...)
 	}
 	s.armStopTimer(w)
@@ -508,14 +520,20 @@ func (s *supervisor) onTimer(ev timerEvent) {
 			s.probe(w)
 		}
 	case timerStop:
-		if w.state != exited && groupAlive(w.pid) {
+		if w.state != exited && (groupAlive(w.pid) || w.mainAlive()) {
 			attrs := []any{"gen", w.g.n}
 			if s.cfg.Workers > 1 {
 				attrs = append(attrs, "worker", w.slot)
 			}
 			s.log.Warn("stop timeout: killing the process group", append(attrs, "pgid", w.pid, "pid", w.mainPID, "timeout", s.cfg.StopTimeout)...)
-			unix.Kill(-w.pid, unix.SIGKILL)
+			s.kill(w)
 		}
+		if w.state != exited {
+			w.killTimer = s.after(killGrace, timerEvent{w, timerKilled})
+		}
+	case timerKilled:
+		w.killTimer = nil
+		s.afterKill(w)
 	}
 }
 
@@ -573,11 +591,15 @@ func (s *supervisor) onExit(e exit) {
 func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	w.mainExited = true
 	w.status = status
-	w.g.lastExit = describe(status)
+	how := describe(status)
+	if w.statusUnknown {
+		how = "exited (reaped by another process: status unknown)"
+	}
+	w.g.lastExit = how
 	switch {
 	case w.state == starting:
-		reason := s.who(w) + "exited before ready: " + describe(status)
-		if status.Exited() && status.ExitStatus() == 0 {
+		reason := s.who(w) + "exited before ready: " + how
+		if !w.statusUnknown && status.Exited() && status.ExitStatus() == 0 {
 			reason += " (a program that daemonizes must be run in the foreground, or name its main process with MAINPID=)"
 		}
 		s.rollback(w.g, reason)
@@ -593,8 +615,8 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 			break
 		}
 		s.hist.crashes++
-		s.log.Error("child crashed", append(s.attrs(w), "status", describe(status), "ready_for", time.Since(w.readyAt).Round(time.Millisecond))...)
-		s.tell(fmt.Sprintf("STATUS=generation %d worker %d crashed (%s); starting another", w.g.n, w.slot, describe(status)))
+		s.log.Error("child crashed", append(s.attrs(w), "status", how, "ready_for", time.Since(w.readyAt).Round(time.Millisecond))...)
+		s.tell(fmt.Sprintf("STATUS=generation %d worker %d crashed (%s); starting another", w.g.n, w.slot, how))
 		if time.Since(w.readyAt) >= DefaultBackoffReset {
 			s.backoff = DefaultBackoffMin
 		}
@@ -602,13 +624,41 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 			s.scheduleBackoff()
 		}
 	default:
-		s.log.Info("generation exited", append(s.attrs(w), "status", describe(status))...)
+		s.log.Info("generation exited", append(s.attrs(w), "status", how)...)
 	}
 	// Whatever is left of the group is told to stop, then killed.
 	if groupAlive(w.pid) {
 		unix.Kill(-w.pid, s.cfg.StopSignal)
 		s.armStopTimer(w)
 	}
+}
+
+// kill SIGKILLs w's process group and its main process.
+func (s *supervisor) kill(w *worker) {
+	unix.Kill(-w.pid, unix.SIGKILL)
+	if !w.mainExited {
+		w.signalMain(unix.SIGKILL)
+	}
+}
+
+// afterKill looks at w killGrace after its stop timeout killed it. A main
+// process that is gone although the reaper never reported it (another
+// process of the generation reaped it) counts as exited, so that w is
+// forgotten instead of draining forever; anything still alive is killed
+// again.
+func (s *supervisor) afterKill(w *worker) {
+	if w.state == exited {
+		return
+	}
+	if !w.mainExited && !w.mainAlive() {
+		w.statusUnknown = true
+		s.onMainExit(w, 0)
+	}
+	if groupAlive(w.pid) || w.mainAlive() {
+		s.kill(w)
+		w.killTimer = s.after(killGrace, timerEvent{w, timerKilled})
+	}
+	s.sweep()
 }
 
 // sweep forgets workers, and generations, with no process left.
@@ -621,9 +671,12 @@ func (s *supervisor) sweep() {
 				w.state = exited
 				s.guard.remove(w.pid)
 				w.stopReadyTimers()
-				if w.stopTimer != nil {
-					w.stopTimer.Stop()
+				for _, t := range []*time.Timer{w.stopTimer, w.killTimer} {
+					if t != nil {
+						t.Stop()
+					}
 				}
+				w.closeMain()
 				continue
 			}
 			left = append(left, w)
@@ -653,10 +706,7 @@ func (s *supervisor) onNotify(m notifyMessage) {
 		s.log.Info("child status", "gen", g.n, "pid", m.pid, "status", st)
 	}
 	if v, ok := m.fields["MAINPID"]; ok {
-		if pid, err := parsePid(v); err == nil && pid != w.mainPID {
-			s.log.Info("child named its main process", "gen", g.n, "pid", pid, "was", w.mainPID)
-			w.mainPID = pid
-		}
+		s.nameMain(w, m.pid, v)
 	}
 	if m.fields["STOPPING"] == "1" {
 		s.log.Info("child is stopping", "gen", g.n, "pid", m.pid)

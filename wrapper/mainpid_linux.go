@@ -1,0 +1,232 @@
+package wrapper
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A child may name another process its main process with MAINPID= (a
+// server that daemonizes). zedr-run then forwards signals to that process
+// and stops it: so the name is untrusted input from a process that may run
+// as another user. As systemd accepts MAINPID= only for a process in the
+// unit's cgroup, zedr-run accepts it only for a live process of the same
+// worker (see belongsTo) that runs as the children's user, and holds it by
+// a pidfd from then on, so that a pid reused after that process ended is
+// never signalled.
+
+// nameMain handles MAINPID=v sent by sender, a process of w: it accepts
+// the pid, or refuses it with a warning naming the sender.
+func (s *supervisor) nameMain(w *worker, sender int, v string) {
+	pid, err := parsePid(v)
+	if err == nil && pid == w.mainPID {
+		return
+	}
+	if err == nil {
+		err = s.belongsTo(pid, w)
+	}
+	if err != nil {
+		s.log.Warn("refused MAINPID= from a child", append(s.attrs(w), "sender", sender, "mainpid", v, "reason", err)...)
+		return
+	}
+	s.log.Info("child named its main process", "gen", w.g.n, "pid", pid, "was", w.mainPID, "sender", sender)
+	s.setMain(w, pid)
+}
+
+// setMain makes pid w's main process. A process other than w's own is
+// held by a pidfd and watched, since zedr-run may not be its parent.
+// Without pidfds (Linux < 5.3) the pid is used as is.
+func (s *supervisor) setMain(w *worker, pid int) {
+	w.closeMain()
+	w.mainPID = pid
+	if pid == w.pid {
+		return
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+	w.mainFD = &pidfd{fd}
+	if watch, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+		go watchMain(watch, func() { s.post(mainGone{w, pid}) }, s.done)
+	}
+}
+
+// pidfd holds a process that is not zedr-run's own child.
+type pidfd struct{ fd int }
+
+// belongsTo says why pid cannot be w's main process, or nil if it can: it
+// must be alive, run as the children's user when --user is set, and belong
+// to w — w's own process, in w's process group, a descendant of w's
+// processes, or an orphan zedr-run adopted (it is the subreaper) whose
+// environment still names w's generation and worker.
+func (s *supervisor) belongsTo(pid int, w *worker) error {
+	st, err := readProcStatus(pid)
+	if err != nil {
+		return fmt.Errorf("no such process pid=%d", pid)
+	}
+	if st.zombie {
+		return fmt.Errorf("pid=%d has exited", pid)
+	}
+	if c := s.cfg.Credential; c != nil && (st.ruid != int(c.Uid) || st.euid != int(c.Uid)) {
+		return fmt.Errorf("pid=%d runs as uid %d (effective %d), not as the children's uid %d", pid, st.ruid, st.euid, c.Uid)
+	}
+	if s.workerOf(pid) == w {
+		return nil
+	}
+	if st.ppid == os.Getpid() && environHas(pid, "ZEDR_GENERATION="+strconv.Itoa(w.g.n), "ZEDR_WORKER="+strconv.Itoa(w.slot)) {
+		return nil
+	}
+	return fmt.Errorf("pid=%d is not a process of generation %d worker %d", pid, w.g.n, w.slot)
+}
+
+// closeMain lets go of w's pidfd, once w is forgotten or names another
+// main process.
+func (w *worker) closeMain() {
+	if w.mainFD != nil {
+		unix.Close(w.mainFD.fd)
+		w.mainFD = nil
+	}
+}
+
+// signalMain sends sig to w's main process, through its pidfd when it has
+// one, so that a pid reused by an unrelated process is never signalled.
+func (w *worker) signalMain(sig syscall.Signal) error {
+	if w.mainFD != nil {
+		return unix.PidfdSendSignal(w.mainFD.fd, sig, nil, 0)
+	}
+	return unix.Kill(w.mainPID, sig)
+}
+
+// mainGone is the exit of a main process named with MAINPID=, seen on its
+// pidfd: a process that zedr-run may never reap, because another process
+// of the generation is its parent.
+type mainGone struct {
+	w   *worker
+	pid int
+}
+
+// watchMain calls gone once the process behind pidfd fd has exited, or
+// returns when done is closed; either way it closes fd, its own copy. It
+// polls with a timeout so that it notices done.
+func watchMain(fd int, gone func(), done <-chan struct{}) {
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		n, err := unix.Poll(fds, 1000)
+		if err == unix.EINTR || (err == nil && n == 0) {
+			continue
+		}
+		gone()
+		return
+	}
+}
+
+// onMainGone handles the end of a named main process. If zedr-run is its
+// parent, the reaper reports the exit with its status; otherwise it was
+// reaped by another process of the generation, and its status is unknown.
+func (s *supervisor) onMainGone(ev mainGone) {
+	w := ev.w
+	if w.mainExited || w.mainPID != ev.pid || w.state == exited {
+		return
+	}
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, ev.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err == nil {
+		return // a zombie of ours: the reaper has it
+	}
+	w.statusUnknown = true
+	s.onMainExit(w, 0)
+	s.sweep()
+}
+
+// mainAlive reports whether w's main process may still run.
+func (w *worker) mainAlive() bool {
+	if w.mainExited {
+		return false
+	}
+	if w.mainFD != nil {
+		fds := []unix.PollFd{{Fd: int32(w.mainFD.fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		return err != nil || n == 0
+	}
+	err := unix.Kill(w.mainPID, 0)
+	return err == nil || err == unix.EPERM
+}
+
+// procStatus is what belongsTo needs from /proc/PID/status.
+type procStatus struct {
+	ppid, ruid, euid int
+	zombie           bool
+}
+
+func readProcStatus(pid int) (procStatus, error) {
+	var st procStatus
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return st, err
+	}
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		key, val, _ := strings.Cut(line, ":")
+		f := strings.Fields(val)
+		if len(f) == 0 {
+			continue
+		}
+		switch key {
+		case "State":
+			st.zombie = f[0] == "Z" || f[0] == "X"
+			seen++
+		case "PPid":
+			st.ppid, err = strconv.Atoi(f[0])
+			seen++
+		case "Uid":
+			if len(f) >= 2 {
+				st.ruid, _ = strconv.Atoi(f[0])
+				st.euid, err = strconv.Atoi(f[1])
+				seen++
+			}
+		}
+		if err != nil {
+			return st, fmt.Errorf("/proc/%d/status: %s: %w", pid, key, err)
+		}
+	}
+	if seen != 3 {
+		return st, fmt.Errorf("/proc/%d/status: unexpected format", pid)
+	}
+	return st, nil
+}
+
+// environHas reports whether every one of vars is in pid's environment.
+func environHas(pid int, vars ...string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	have := map[string]bool{}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		have[string(kv)] = true
+	}
+	for _, v := range vars {
+		if !have[v] {
+			return false
+		}
+	}
+	return true
+}
+
+// killGrace is how long zedr-run waits after SIGKILLing a generation at its
+// stop timeout before it looks again for what is left: a main process
+// reaped by someone else, or one it never hears of, must not leave a
+// generation draining forever.
+const killGrace = time.Second
