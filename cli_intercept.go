@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/urfave/cli/v2"
 
+	"zedr-run/internal/seccomp"
 	"zedr-run/socketact"
 	"zedr-run/wrapper"
 )
@@ -23,5 +26,8 @@ func configureIntercept(c *cli.Context, cfg *wrapper.Config, specs []socketact.S
 	if len(cfg.Compat) > 0 {
 		return usagef("--compat cannot be used with --intercept-bind: in transparent mode the child gets no inherited sockets and no variables")
 	}
-	return wrapper.CheckIntercept()
+	if err := seccomp.Check(); err != nil {
+		return fmt.Errorf("--intercept-bind cannot work here: %w", err)
+	}
+	return nil
 }

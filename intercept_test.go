@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"zedr-run/internal/loadgen"
-	"zedr-run/reexec"
+	"zedr-run/internal/seccomp"
 )
 
 // The transparent-mode tests run real, unmodified servers that bind their
@@ -26,7 +26,7 @@ func staticTestserver(t *testing.T) string { return staticBinary(t, "server") }
 
 func needIntercept(t *testing.T) {
 	t.Helper()
-	if err := reexec.CheckIntercept(); err != nil {
+	if err := seccomp.Check(); err != nil {
 		t.Skip(err)
 	}
 }

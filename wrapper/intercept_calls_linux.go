@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/seccomp"
 )
 
 // caller is the process that made a call, opened by pidfd once the
@@ -20,7 +22,7 @@ type caller struct {
 	pidfd int
 }
 
-func openCaller(listener int, n *seccompNotif) (*caller, error) {
+func openCaller(listener int, n *seccomp.Notif) (*caller, error) {
 	tgid, err := tgidOf(int(n.Pid))
 	if err != nil {
 		return nil, err
@@ -31,7 +33,7 @@ func openCaller(listener int, n *seccompNotif) (*caller, error) {
 	}
 	// Checked after the pidfd is open: it refers to the process that made
 	// the call, not to one that reused its pid.
-	if !notifValid(listener, n.ID) {
+	if !seccomp.Valid(listener, n.ID) {
 		unix.Close(pidfd)
 		return nil, unix.ENOENT
 	}
@@ -84,13 +86,13 @@ func sockInfo(fd int) (family, sotype, protocol int, err error) {
 	return
 }
 
-func (ic *interceptor) onBind(listener int, g *generationTaps, n *seccompNotif) (bool, error) {
+func (ic *interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
 	fd, ptr, size := int(int32(n.Data.Args[0])), n.Data.Args[1], n.Data.Args[2]
 	if size < 2 || size > unix.SizeofSockaddrAny {
 		return false, nil
 	}
 	raw := make([]byte, size)
-	if err := readMem(int(n.Pid), ptr, raw); err != nil {
+	if err := seccomp.ReadMem(int(n.Pid), ptr, raw); err != nil {
 		return false, err
 	}
 	c, err := openCaller(listener, n)
@@ -98,7 +100,7 @@ func (ic *interceptor) onBind(listener int, g *generationTaps, n *seccompNotif) 
 		return false, err
 	}
 	defer c.close()
-	theirs, err := pidfdGetfd(c.pidfd, fd)
+	theirs, err := seccomp.PidfdGetfd(c.pidfd, fd)
 	if err != nil {
 		return false, nil // not an open fd: the kernel answers EBADF itself
 	}
@@ -136,7 +138,7 @@ func (ic *interceptor) onBind(listener int, g *generationTaps, n *seccompNotif) 
 	if err := ic.setNonblock(i, g.gen, flags&unix.O_NONBLOCK != 0); err != nil {
 		return false, err
 	}
-	if err := notifSetFD(listener, n.ID, h.fd, fd, flags&unix.O_CLOEXEC != 0); err != nil {
+	if err := seccomp.SetFD(listener, n.ID, h.fd, fd, flags&unix.O_CLOEXEC != 0); err != nil {
 		return false, err
 	}
 	ic.log.Info("bind intercepted", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", h.sock.Spec.String(), "addr", addr)
@@ -189,14 +191,14 @@ func (ic *interceptor) setNonblock(i, gen int, on bool) error {
 	return nil
 }
 
-func (ic *interceptor) onListen(listener int, g *generationTaps, n *seccompNotif) (bool, error) {
+func (ic *interceptor) onListen(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
 	fd := int(int32(n.Data.Args[0]))
 	c, err := openCaller(listener, n)
 	if err != nil {
 		return false, err
 	}
 	defer c.close()
-	theirs, err := pidfdGetfd(c.pidfd, fd)
+	theirs, err := seccomp.PidfdGetfd(c.pidfd, fd)
 	if err != nil {
 		return false, nil
 	}
@@ -230,11 +232,11 @@ func (ic *interceptor) took(g *generationTaps, i, fd int) {
 	ic.post(listenEvent{pid: g.pid, fds: strings.Join(fds, ",")})
 }
 
-func (ic *interceptor) onUnlink(listener int, g *generationTaps, n *seccompNotif, dirfd int, ptr uint64, flags int) (bool, error) {
+func (ic *interceptor) onUnlink(listener int, g *generationTaps, n *seccomp.Notif, dirfd int, ptr uint64, flags int) (bool, error) {
 	if flags&unix.AT_REMOVEDIR != 0 {
 		return false, nil
 	}
-	path, err := readString(int(n.Pid), ptr, unix.PathMax)
+	path, err := seccomp.ReadString(int(n.Pid), ptr, unix.PathMax)
 	if err != nil {
 		return false, err
 	}
@@ -257,7 +259,7 @@ func (ic *interceptor) onUnlink(listener int, g *generationTaps, n *seccompNotif
 	if !ic.paths[path] {
 		return false, nil
 	}
-	if !notifValid(listener, n.ID) {
+	if !seccomp.Valid(listener, n.ID) {
 		return false, unix.ENOENT
 	}
 	ic.log.Info("unlink of a held socket path faked", "gen", g.gen, "pid", n.Pid, "path", path)

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/seccomp"
 	"zedr-run/reexec"
 	"zedr-run/socketact"
 )
@@ -71,9 +72,6 @@ type nonblockOwner struct {
 	gen int
 }
 
-// CheckIntercept says why --intercept-bind cannot work on this system, or nil.
-func CheckIntercept() error { return reexec.CheckIntercept() }
-
 func newInterceptor(socks []*socketact.Socket, log *slog.Logger, post func(any)) (*interceptor, error) {
 	ic := &interceptor{log: log, post: post, paths: map[string]bool{}, nonblock: map[int]nonblockOwner{}}
 	for _, s := range socks {
@@ -130,7 +128,7 @@ func (ic *interceptor) serve(listener, gen, pid int) {
 	defer unix.Close(listener)
 	g := &generationTaps{gen: gen, pid: pid, taken: map[int]int{}}
 	fds := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
-	var n seccompNotif
+	var n seccomp.Notif
 	for {
 		fds[0].Revents = 0
 		if _, err := unix.Poll(fds, -1); err != nil {
@@ -143,7 +141,7 @@ func (ic *interceptor) serve(listener, gen, pid int) {
 		if fds[0].Revents&unix.POLLIN == 0 {
 			return // POLLHUP: every process under the filter has exited
 		}
-		if err := notifRecv(listener, &n); err != nil {
+		if err := seccomp.Recv(listener, &n); err != nil {
 			if err == unix.ENOENT {
 				continue // the caller died or was interrupted
 			}
@@ -157,24 +155,24 @@ func (ic *interceptor) serve(listener, gen, pid int) {
 }
 
 // answer handles one notification; every path sends exactly one reply.
-func (ic *interceptor) answer(listener int, g *generationTaps, n *seccompNotif) error {
+func (ic *interceptor) answer(listener int, g *generationTaps, n *seccomp.Notif) error {
 	var handled bool
 	var err error
 	switch uint32(n.Data.Nr) {
-	case sysBind:
+	case seccomp.SysBind:
 		handled, err = ic.onBind(listener, g, n)
-	case sysListen:
+	case seccomp.SysListen:
 		handled, err = ic.onListen(listener, g, n)
-	case sysUnlink:
+	case seccomp.SysUnlink:
 		handled, err = ic.onUnlink(listener, g, n, unix.AT_FDCWD, n.Data.Args[0], 0)
-	case sysUnlinkat:
+	case seccomp.SysUnlinkat:
 		handled, err = ic.onUnlink(listener, g, n, int(int32(n.Data.Args[0])), n.Data.Args[1], int(n.Data.Args[2]))
 	}
 	if err != nil {
 		ic.log.Warn("intercepted call left to the kernel", "gen", g.gen, "pid", n.Pid, "syscall", n.Data.Nr, "err", err)
 	}
 	if handled {
-		return notifSucceed(listener, n.ID)
+		return seccomp.Succeed(listener, n.ID)
 	}
-	return notifContinue(listener, n.ID)
+	return seccomp.Continue(listener, n.ID)
 }

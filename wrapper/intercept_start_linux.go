@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/seccomp"
 	"zedr-run/reexec"
 )
 
@@ -92,7 +93,7 @@ func (s *supervisor) startIntercepting() error {
 	if s.intercept != nil {
 		return nil
 	}
-	if err := CheckIntercept(); err != nil {
+	if err := seccomp.Check(); err != nil {
 		return err
 	}
 	ic, err := newInterceptor(s.cfg.Sockets, s.log, s.post)
