@@ -13,7 +13,8 @@ const SelfTestName = "zedr-run-selftest"
 
 // HandoffVersion is the version of the state one zedr-run hands the next
 // across `zedr-run reexec`. A binary reads the versions up to its own.
-const HandoffVersion = 1
+// Version 2 spells states by name where version 1 numbered them.
+const HandoffVersion = 2
 
 // HandoffEnv carries the handoff (JSON) to the exec'd binary.
 const HandoffEnv = "ZEDR_HANDOFF"

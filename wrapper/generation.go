@@ -5,20 +5,6 @@ import (
 	"time"
 )
 
-// state is where a generation, or one of its workers, is in its life.
-type state int
-
-const (
-	starting state = iota // started, not yet ready
-	ready                 // serving
-	draining              // told to stop, or its main process is gone and its group is being stopped
-	exited                // main process and whole process group gone
-)
-
-func (s state) String() string {
-	return [...]string{"starting", "ready", "draining", "exited"}[s]
-}
-
 // generation is one start of the command: the unit of a restart. It starts
 // one worker per slot it fills (every slot for a restart, only the empty
 // ones when crashed workers are replaced). Only the supervisor loop touches it.

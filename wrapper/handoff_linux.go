@@ -67,7 +67,7 @@ type handoffGen struct {
 	Why      string          `json:"why"`
 	FirstPID int             `json:"first_pid"`
 	LastExit string          `json:"last_exit"`
-	State    int             `json:"state"`
+	State    state           `json:"state"`
 	Started  time.Time       `json:"started"`
 	ReadyAt  time.Time       `json:"ready_at"`
 	Slots    []int           `json:"slots"`
@@ -80,7 +80,7 @@ type handoffWorker struct {
 	Slot       int       `json:"slot"`
 	PID        int       `json:"pid"`
 	MainPID    int       `json:"main_pid"`
-	State      int       `json:"state"`
+	State      state     `json:"state"`
 	Started    time.Time `json:"started"`
 	ReadyAt    time.Time `json:"ready_at"`
 	MainExited bool      `json:"main_exited"`
@@ -105,8 +105,14 @@ func ParseHandoff() (*Handoff, error) {
 		return nil, nil
 	}
 	os.Unsetenv(reexec.HandoffEnv)
+	return decodeHandoff([]byte(v))
+}
+
+// decodeHandoff reads a handoff of any version this binary knows. Version
+// 1 numbered the states; version 2 names them.
+func decodeHandoff(b []byte) (*Handoff, error) {
 	var h Handoff
-	if err := json.Unmarshal([]byte(v), &h); err != nil {
+	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, fmt.Errorf("read the state handed over by the previous zedr-run: %w", err)
 	}
 	if h.Version < 1 || h.Version > reexec.HandoffVersion {
@@ -266,12 +272,12 @@ func (s *supervisor) handoff() (*Handoff, []int, error) {
 		h.Slots = append(h.Slots, ref)
 	}
 	for _, g := range s.gens {
-		hg := handoffGen{N: g.n, Why: g.why, FirstPID: g.firstPID, LastExit: g.lastExit, State: int(g.state), Started: g.started,
+		hg := handoffGen{N: g.n, Why: g.why, FirstPID: g.firstPID, LastExit: g.lastExit, State: g.state, Started: g.started,
 			ReadyAt: g.readyAt, Slots: g.slots, Next: g.next, Rolling: g.rolling}
 		for _, w := range g.workers {
 			s.killProbe(w)
 			w.probePID = 0
-			hg.Workers = append(hg.Workers, handoffWorker{Slot: w.slot, PID: w.pid, MainPID: w.mainPID, State: int(w.state),
+			hg.Workers = append(hg.Workers, handoffWorker{Slot: w.slot, PID: w.pid, MainPID: w.mainPID, State: w.state,
 				Started: w.started, ReadyAt: w.readyAt, MainExited: w.mainExited, Status: int(w.status), StopAt: w.stopAt})
 		}
 		h.Gens = append(h.Gens, hg)
@@ -293,10 +299,10 @@ func (s *supervisor) restore(h *Handoff) {
 	}
 	byPID := map[int]*worker{}
 	for _, hg := range h.Gens {
-		g := &generation{n: hg.N, why: hg.Why, firstPID: hg.FirstPID, lastExit: hg.LastExit, state: state(hg.State), started: hg.Started,
+		g := &generation{n: hg.N, why: hg.Why, firstPID: hg.FirstPID, lastExit: hg.LastExit, state: hg.State, started: hg.Started,
 			readyAt: hg.ReadyAt, slots: hg.Slots, next: hg.Next, rolling: hg.Rolling}
 		for _, hw := range hg.Workers {
-			w := &worker{g: g, slot: hw.Slot, pid: hw.PID, mainPID: hw.MainPID, state: state(hw.State), started: hw.Started,
+			w := &worker{g: g, slot: hw.Slot, pid: hw.PID, mainPID: hw.MainPID, state: hw.State, started: hw.Started,
 				readyAt: hw.ReadyAt, mainExited: hw.MainExited, status: syscall.WaitStatus(hw.Status), stopAt: hw.StopAt}
 			if w.mainPID != w.pid && !w.mainExited {
 				s.setMain(w, w.mainPID)
