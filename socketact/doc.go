@@ -16,6 +16,12 @@
 //   - A file at a unix socket path is removed only when it is a socket that
 //     nobody serves (connect is refused); any other file is left alone.
 //     Socket.Close removes only the socket file that this Socket created.
+//   - Nothing is done to a unix socket path that could follow a symbolic
+//     link or reach a file zedr-run did not create, even when others can
+//     write its directory: mode= is applied by bind itself (a umask), owner=
+//     on the inode the kernel says the socket is bound to, and a removal
+//     moves the file out of reach and checks its inode first (see
+//     internal/sockfile).
 //   - A socket inherited through our own LISTEN_FDS is adopted by OpenAll,
 //     never reopened, and each file descriptor has exactly one *os.File owner:
 //     Inherited and Files read the environment once and return the same
