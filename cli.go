@@ -267,6 +267,9 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 		}
 		specs = append(specs, spec)
 	}
+	if err := socketact.CheckSpecs(specs); err != nil {
+		return cfg, nil, nil, usageError{err}
+	}
 	for _, name := range c.StringSlice("compat") {
 		if err := socketact.CheckCompat(name); err != nil {
 			return cfg, nil, nil, usageError{err}

@@ -9,6 +9,9 @@
 //     PROTO ":" ADDRESS [ "," OPTION ]* and rejects everything else with a
 //     *SpecError that names the spec and the reason. Spec.String is the
 //     canonical form: ParseSpec(s.String()) == s for every parsed s.
+//   - CheckSpecs rejects, with a *SpecError and before anything opens, two
+//     specs that would bind the same address and an owner= that names no
+//     user or group.
 //   - Open creates the socket with raw syscalls, close-on-exec and in blocking
 //     mode, so backlog, SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY are exactly
 //     what the Spec says. Every failure is an *OpenError that names the spec,
