@@ -66,6 +66,10 @@ func listenControl(path string) (*controlServer, error) {
 	case errors.Is(err, unix.EADDRINUSE):
 		return nil, fmt.Errorf("control socket %s: another zedr-run listens there; choose another path with --control", path)
 	case err != nil:
+		var oe *socketact.OpenError
+		if errors.As(err, &oe) { // as net.Listen spelled it before
+			return nil, fmt.Errorf("control socket: listen unix %s: %s: %w", path, oe.Op, oe.Err)
+		}
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	ln, err := unixListener(sock)
