@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -157,8 +158,11 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		defer remove()
 	}
 	if cfg.ControlPath = c.String("control"); cfg.ControlPath == "" {
-		if cfg.ControlPath, err = wrapper.ControlPathFor(os.Getpid()); err != nil {
+		var swept int
+		if cfg.ControlPath, swept, err = wrapper.ControlPathFor(os.Getpid()); err != nil {
 			logger.Warn("no control socket: zedr-run status, restart and stop will not work", "err", err)
+		} else if swept > 0 {
+			logger.Info("removed stale control sockets of dead zedr-run processes", "dir", filepath.Dir(cfg.ControlPath), "count", swept)
 		}
 	}
 	cfg.Version = version
@@ -262,6 +266,9 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 			return cfg, nil, nil, usageError{err}
 		}
 		specs = append(specs, spec)
+	}
+	if err := socketact.CheckSpecs(specs); err != nil {
+		return cfg, nil, nil, usageError{err}
 	}
 	for _, name := range c.StringSlice("compat") {
 		if err := socketact.CheckCompat(name); err != nil {

@@ -50,6 +50,11 @@ func TestBadInput(t *testing.T) {
 		{"unknown user", []string{"--user", "no-such-user-zedr", "--", "true"}, 2, `user "no-such-user-zedr": no such user or group`},
 		{"unknown group", []string{"--user", "nobody:no-such-group-zedr", "--", "true"}, 2, `group "no-such-group-zedr": no such user or group`},
 		{"group without user", []string{"--group", "nogroup", "--", "true"}, 2, "--group \"nogroup\" needs --user"},
+		{"duplicate listen", []string{"--listen", "tcp:" + busy.Addr().String(), "--listen", "tcp:" + busy.Addr().String() + ",name=x", "--", "true"}, 2, "duplicate of --listen tcp:" + busy.Addr().String() + ": both bind tcp " + busy.Addr().String()},
+		{"duplicate listen tcp4 and tcp", []string{"--listen", "tcp4:" + busy.Addr().String(), "--listen", "tcp:" + busy.Addr().String(), "--", "true"}, 2, "duplicate of --listen tcp4:" + busy.Addr().String()},
+		{"duplicate unix path", []string{"--listen", "unix:" + filepath.Join(dir, "dup.sock"), "--listen", "unix:" + filepath.Join(dir, ".", "dup.sock") + ",name=b", "--", "true"}, 2, "duplicate of --listen unix:"},
+		{"unknown socket owner", []string{"--listen", "unix:" + filepath.Join(dir, "owned.sock") + ",owner=no-such-user-zedr", "--", "true"}, 2, `owner=no-such-user-zedr: user "no-such-user-zedr": no such user`},
+		{"unknown socket group", []string{"--listen", "unix:" + filepath.Join(dir, "owned.sock") + ",owner=nobody:no-such-group-zedr", "--", "true"}, 2, `group "no-such-group-zedr": no such group`},
 		{"mode not octal digits", []string{"--listen", "unix:/tmp/x.sock,mode=0999", "--", "true"}, 2, `bad mode "0999": want octal`},
 		{"command not found", []string{"--listen", "tcp:127.0.0.1:0", "--", "/no/such/server"}, 1, "cannot run /no/such/server"},
 		{"port in use", []string{"--listen", "tcp:" + busy.Addr().String(), "--", "true"}, 1, "address already in use"},
@@ -79,6 +84,11 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("a startup failure should say what failed in a line or two, got %d lines:\n%s", lines, stderr.String())
 			}
 		})
+	}
+	for _, name := range []string{"dup.sock", "owned.sock"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s was created by a zedr-run that should have stopped before opening anything", name)
+		}
 	}
 	if b, err := os.ReadFile(plain); err != nil || string(b) != "keep me" {
 		t.Errorf("the plain file at a --listen path was touched: %q, %v", b, err)

@@ -25,5 +25,7 @@
 //     then execs on that same thread. It refuses, with the reason on the
 //     status channel, where the kernel or architecture cannot do it.
 //   - The guardian (GuardianName) kills the process groups zedr-run told it
-//     of once zedr-run is gone without saying "exit"; see guardian.go.
+//     of once zedr-run is gone without saying "exit"; see guardian.go. It
+//     then removes the socket files it was told of (FileLine) only while each
+//     is still the device and inode zedr-run created; see guardian_files.go.
 package reexec

@@ -17,9 +17,10 @@ import (
 // without cleaning up (SIGKILL, a crash): the guardian then kills every
 // group it was told of, so no grandchild (nginx's or gunicorn's workers)
 // lingers holding a socket. The child itself dies with zedr-run by its
-// parent-death signal; its own children have none. Lines "@PATH" name the
-// unix socket files zedr-run created: the guardian removes them too, once
-// nothing is left to listen on them (if PATH is still a socket).
+// parent-death signal; its own children have none. Lines FileLine name the
+// unix socket files zedr-run created (--listen, the control socket): the
+// guardian removes them too, once the groups are killed, but only a file
+// that is still the socket zedr-run created (see guardian_files.go).
 const GuardianName = "zedr-run-guardian"
 
 // GuardianExit is the line zedr-run writes when it exits normally.
@@ -30,7 +31,7 @@ func guardian() int {
 	// guardian: it must outlive zedr-run to do its job.
 	signal.Ignore(unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE)
 	groups := map[int]bool{}
-	var files []string
+	var files []guardFile
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -40,8 +41,8 @@ func guardian() int {
 		if len(line) < 2 {
 			continue
 		}
-		if line[0] == '@' {
-			files = append(files, line[1:])
+		if f, ok := parseFileLine(line); ok {
+			files = append(files, f)
 			continue
 		}
 		pgid, err := strconv.Atoi(line[1:])
@@ -58,10 +59,8 @@ func guardian() int {
 	for pgid := range groups {
 		unix.Kill(-pgid, unix.SIGKILL)
 	}
-	for _, path := range files {
-		if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == os.ModeSocket {
-			os.Remove(path)
-		}
+	for _, f := range files {
+		f.remove()
 	}
 	return 0
 }

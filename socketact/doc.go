@@ -9,6 +9,9 @@
 //     PROTO ":" ADDRESS [ "," OPTION ]* and rejects everything else with a
 //     *SpecError that names the spec and the reason. Spec.String is the
 //     canonical form: ParseSpec(s.String()) == s for every parsed s.
+//   - CheckSpecs rejects, with a *SpecError and before anything opens, two
+//     specs that would bind the same address and an owner= that names no
+//     user or group.
 //   - Open creates the socket with raw syscalls, close-on-exec and in blocking
 //     mode, so backlog, SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY are exactly
 //     what the Spec says. Every failure is an *OpenError that names the spec,
@@ -16,6 +19,12 @@
 //   - A file at a unix socket path is removed only when it is a socket that
 //     nobody serves (connect is refused); any other file is left alone.
 //     Socket.Close removes only the socket file that this Socket created.
+//   - Nothing is done to a unix socket path that could follow a symbolic
+//     link or reach a file zedr-run did not create, even when others can
+//     write its directory: mode= is applied by bind itself (a umask), owner=
+//     on the inode the kernel says the socket is bound to, and a removal
+//     moves the file out of reach and checks its inode first (see
+//     internal/sockfile).
 //   - A socket inherited through our own LISTEN_FDS is adopted by OpenAll,
 //     never reopened, and each file descriptor has exactly one *os.File owner:
 //     Inherited and Files read the environment once and return the same

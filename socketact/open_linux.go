@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/sockfile"
 )
 
 // target is one concrete way to open a Spec: family, type and socket address.
@@ -142,7 +144,13 @@ func inetTarget(sotype int, ip netip.Addr, port, v6only int) target {
 }
 
 // open opens one target. On error it closes the socket and removes the
-// unix socket file it created.
+// unix socket file it created, if that file is still at the path.
+//
+// A unix socket file is never changed by path: bind creates it with the
+// mode of the Spec (sockfile.BindPerm), and the owner (and any mode bits a
+// umask cannot give) are set on the inode that sockfile.Bound verified to
+// be the socket's own file, so a symbolic link or another file swapped in
+// at the path is never touched.
 func open(s Spec, t target) (sock *Socket, err error) {
 	fail := func(op string, e error) (*Socket, error) {
 		return nil, &OpenError{Spec: s, Addr: t.addr, Op: op, Err: e}
@@ -162,11 +170,11 @@ func open(s Spec, t target) (sock *Socket, err error) {
 	if err != nil {
 		return fail("socket", err)
 	}
-	var created os.FileInfo
+	var created *sockfile.ID
 	defer func() {
 		if err != nil {
 			if created != nil {
-				os.Remove(s.Address)
+				removeCreated(s.Address, *created)
 			}
 			unix.Close(fd)
 		}
@@ -186,23 +194,19 @@ func open(s Spec, t target) (sock *Socket, err error) {
 			return fail("setsockopt IPV6_V6ONLY", err)
 		}
 	}
-	if err := unix.Bind(fd, t.sa); err != nil {
+	if s.isUnixPath() && s.Mode != 0 {
+		err = sockfile.BindPerm(fd, t.sa, modeBits(s.Mode))
+	} else {
+		err = unix.Bind(fd, t.sa)
+	}
+	if err != nil {
 		return fail("bind", err)
 	}
 	if s.isUnixPath() {
-		if created, err = os.Lstat(s.Address); err != nil {
-			return fail("bind", err)
-		}
 		// Before listen: no client can connect while the mode is wrong.
-		if s.Mode != 0 {
-			if err := os.Chmod(s.Address, s.Mode); err != nil {
-				return fail("chmod", unwrapPath(err))
-			}
-		}
-		if s.Owner != "" {
-			if err := os.Lchown(s.Address, uid, gid); err != nil {
-				return fail("chown", unwrapPath(err))
-			}
+		var op string
+		if created, op, err = setupFile(fd, s, uid, gid); err != nil {
+			return fail(op, err)
 		}
 	}
 	if s.Stream() {

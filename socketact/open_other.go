@@ -2,7 +2,11 @@
 
 package socketact
 
-import "os"
+import (
+	"os"
+
+	"zedr-run/internal/sockfile"
+)
 
 // Open returns ErrUnsupported: the socket code is Linux only.
 func Open(s Spec) (*Socket, error) {
@@ -32,3 +36,5 @@ func takeFDs(getenv func(string) string, pid int) ([]*os.File, []string, error) 
 }
 
 func kindOf(f *os.File) (sockKind, error) { return sockOther, ErrUnsupported }
+
+func removeCreated(path string, id sockfile.ID) error { return ErrUnsupported }

@@ -3,29 +3,32 @@ package socketact
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"os/user"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/sockfile"
 )
 
 // clearStale makes room for binding a unix socket at path: nothing there is
 // fine; a socket that refuses connections is stale and removed; a socket
 // that someone serves is EADDRINUSE; any other file is ErrNotSocket and
 // stays. It returns the failed operation with the error.
+//
+// The socket is removed only after sockfile.Remove has moved it out of
+// reach and it is still the inode probed here and still refuses a
+// connection there; a file swapped in meanwhile goes back untouched, and
+// bind then reports EADDRINUSE.
 func clearStale(path string, sotype int) (string, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
+	if errors.Is(err, unix.ENOENT) {
 		return "", nil // bind reports a missing directory with the address
 	}
 	if err != nil {
-		return "lstat", unwrapPath(err)
+		return "lstat", err
 	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return "bind", fmt.Errorf("%w (%s, left in place)", ErrNotSocket, fileKind(fi.Mode()))
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return "bind", fmt.Errorf("%w (%s, left in place)", ErrNotSocket, fileKind(st.Mode))
 	}
 	live, err := socketLive(path, sotype)
 	if err != nil {
@@ -34,14 +37,18 @@ func clearStale(path string, sotype int) (string, error) {
 	if live {
 		return "bind", unix.EADDRINUSE
 	}
-	// Remove only the socket we probed, not one that took its place since.
-	if now, err := os.Lstat(path); err != nil || !os.SameFile(now, fi) {
-		return "bind", unix.EADDRINUSE
+	probed := sockfile.Of(&st)
+	_, err = sockfile.Remove(path, func(now *unix.Stat_t, at string) bool {
+		if sockfile.Of(now) != probed {
+			return false
+		}
+		live, err := socketLive(at, sotype)
+		return err == nil && !live
+	})
+	if err != nil {
+		return "remove stale socket", err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "remove stale socket", unwrapPath(err)
-	}
-	return "", nil
+	return "", nil // whatever Remove left in place makes bind fail
 }
 
 // socketLive reports whether something serves the unix socket at path. The
@@ -63,48 +70,19 @@ func socketLive(path string, sotype int) (bool, error) {
 	return false, err
 }
 
-func fileKind(m fs.FileMode) string {
-	switch m.Type() {
-	case 0:
+// fileKind names the file type in a raw st_mode.
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
 		return "regular file"
-	case fs.ModeDir:
+	case unix.S_IFDIR:
 		return "directory"
-	case fs.ModeSymlink:
+	case unix.S_IFLNK:
 		return "symbolic link"
-	case fs.ModeNamedPipe:
+	case unix.S_IFIFO:
 		return "named pipe"
-	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+	case unix.S_IFCHR, unix.S_IFBLK:
 		return "device"
 	}
-	return "file of mode " + m.String()
-}
-
-// lookupOwner resolves USER[:GROUP] (names or numeric ids) to the uid and gid
-// for chown; -1 leaves one unchanged.
-func lookupOwner(owner string) (uid, gid int, err error) {
-	userName, groupName, _ := strings.Cut(owner, ":")
-	uid, gid = -1, -1
-	if userName != "" {
-		id := userName
-		if u, err := user.Lookup(userName); err == nil {
-			id = u.Uid
-		} else if _, nerr := strconv.Atoi(userName); nerr != nil {
-			return 0, 0, err
-		}
-		if uid, err = strconv.Atoi(id); err != nil {
-			return 0, 0, fmt.Errorf("user %q: uid %q: %w", userName, id, err)
-		}
-	}
-	if groupName != "" {
-		id := groupName
-		if g, err := user.LookupGroup(groupName); err == nil {
-			id = g.Gid
-		} else if _, nerr := strconv.Atoi(groupName); nerr != nil {
-			return 0, 0, err
-		}
-		if gid, err = strconv.Atoi(id); err != nil {
-			return 0, 0, fmt.Errorf("group %q: gid %q: %w", groupName, id, err)
-		}
-	}
-	return uid, gid, nil
+	return fmt.Sprintf("file of mode %#o", mode)
 }

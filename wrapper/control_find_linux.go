@@ -35,17 +35,19 @@ func ControlDirs() []string {
 
 // ControlPathFor returns the default control socket path of zedr-run
 // process pid, "DIR/PID.sock" in the first of ControlDirs that can be
-// created and written, creating that directory (mode 0700) if need be.
-func ControlPathFor(pid int) (string, error) {
+// created and written, creating that directory (mode 0700) if need be. It
+// removes the stale control sockets of dead zedr-run processes of our uid
+// found there (see sweepControls) and returns how many.
+func ControlPathFor(pid int) (string, int, error) {
 	var errs []error
 	for _, dir := range ControlDirs() {
 		if err := ownDir(dir); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		return filepath.Join(dir, strconv.Itoa(pid)+".sock"), nil
+		return filepath.Join(dir, strconv.Itoa(pid)+".sock"), sweepControls(dir), nil
 	}
-	return "", fmt.Errorf("no directory for the control socket (choose a path with --control): %w", errors.Join(errs...))
+	return "", 0, fmt.Errorf("no directory for the control socket (choose a path with --control): %w", errors.Join(errs...))
 }
 
 // ownDir makes sure dir exists, is a directory (not a symlink) and can be

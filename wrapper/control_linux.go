@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/socketact"
 )
 
 // The control socket: a unix stream socket, mode 0600, on which zedr-run
@@ -45,52 +47,57 @@ type ControlResponse struct {
 type controlServer struct {
 	ln   *net.UnixListener
 	path string
-	file os.FileInfo // the socket file we created, removed by Close only if still there
+	sock *socketact.Socket // the socket file we created, removed by Close only if still there
 }
 
-// listenControl creates the control socket at path. A stale socket file
-// there (nobody listening) is replaced; anything else is an error.
+// listenControl creates the control socket at path, mode 0600. A stale
+// socket file there (nobody listening) is replaced; anything else is an
+// error. It is opened as a --listen unix socket is (socketact.Open), so no
+// step follows a symbolic link or touches a file that zedr-run did not
+// create.
 func listenControl(path string) (*controlServer, error) {
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 		return nil, fmt.Errorf("control socket %s: path longer than %d bytes; choose a shorter one with --control", path, len(unix.RawSockaddrUnix{}.Path)-1)
 	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != os.ModeSocket {
-			return nil, fmt.Errorf("control socket %s: a file that is not a socket is in the way; remove it or choose another path with --control", path)
+	sock, err := socketact.Open(socketact.Spec{Network: "unix", Address: path, Mode: 0o600})
+	switch {
+	case errors.Is(err, socketact.ErrNotSocket):
+		return nil, fmt.Errorf("control socket %s: a file that is not a socket is in the way; remove it or choose another path with --control", path)
+	case errors.Is(err, unix.EADDRINUSE):
+		return nil, fmt.Errorf("control socket %s: another zedr-run listens there; choose another path with --control", path)
+	case err != nil:
+		var oe *socketact.OpenError
+		if errors.As(err, &oe) { // as net.Listen spelled it before
+			return nil, fmt.Errorf("control socket: listen unix %s: %s: %w", path, oe.Op, oe.Err)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("control socket %s: another zedr-run listens there; choose another path with --control", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("control socket %s: remove the stale socket: %w", path, err)
-		}
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ln, err := unixListener(sock)
+	if err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return &controlServer{ln: ln, path: path, sock: sock}, nil
+}
+
+// unixListener returns a listener on a copy of sock's descriptor.
+func unixListener(sock *socketact.Socket) (*net.UnixListener, error) {
+	l, err := net.FileListener(sock.File)
+	if err != nil {
+		return nil, err
+	}
+	ln, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("%s is not a unix socket", sock.Spec.Address)
 	}
 	ln.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	return &controlServer{ln: ln, path: path, file: fi}, nil
+	return ln, nil
 }
 
 // Close stops accepting and removes the socket file, if it is still ours.
 func (c *controlServer) Close() error {
-	err := c.ln.Close()
-	if fi, lerr := os.Lstat(c.path); lerr == nil && os.SameFile(fi, c.file) {
-		os.Remove(c.path)
-	}
-	return err
+	return errors.Join(c.ln.Close(), c.sock.Close())
 }
 
 // serve accepts connections until the listener is closed.

@@ -21,5 +21,11 @@
 //     by its own goroutine (intercept_linux.go), which only posts events to
 //     the loop, and is closed once no process of that generation is left.
 //   - The guardian (reexec.GuardianName) kills every generation's process
-//     group if zedr-run dies without stopping them, in either mode.
+//     group if zedr-run dies without stopping them, in either mode, and
+//     removes the unix socket files zedr-run created (--listen and the
+//     control socket), each only while it is still that device and inode.
+//   - The control socket is opened as a --listen unix socket is (no path
+//     operation follows a symlink); a starting zedr-run removes the stale
+//     control sockets of dead zedr-run processes of its uid in its default
+//     control directory, and nothing else there.
 package wrapper

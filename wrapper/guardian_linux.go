@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"zedr-run/reexec"
+	"zedr-run/socketact"
 )
 
 // guardian feeds the guardian process (see reexec.GuardianName) the process
@@ -34,9 +35,16 @@ func startGuardian() (*guardian, error) {
 	return &guardian{w: w}, nil
 }
 
-func (g *guardian) add(pgid int)     { fmt.Fprintf(g.w, "+%d\n", pgid) }
-func (g *guardian) file(path string) { fmt.Fprintf(g.w, "@%s\n", path) }
-func (g *guardian) remove(pgid int)  { fmt.Fprintf(g.w, "-%d\n", pgid) }
+func (g *guardian) add(pgid int)    { fmt.Fprintf(g.w, "+%d\n", pgid) }
+func (g *guardian) remove(pgid int) { fmt.Fprintf(g.w, "-%d\n", pgid) }
+
+// file has the guardian remove the unix socket file that sock created, if
+// any, and only while it is still that file (its device and inode).
+func (g *guardian) file(sock *socketact.Socket) {
+	if dev, ino, ok := sock.FileID(); ok {
+		fmt.Fprintln(g.w, reexec.FileLine(dev, ino, sock.Spec.Address))
+	}
+}
 
 // close tells the guardian that zedr-run stopped every generation itself.
 func (g *guardian) close() {

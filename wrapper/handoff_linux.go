@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"zedr-run/reexec"
+	"zedr-run/socketact"
 )
 
 // `zedr-run reexec` replaces zedr-run's binary in place: the loop checks
@@ -407,23 +408,20 @@ func restoreNotify(h *Handoff, uids ...int) (*notifySocket, error) {
 	return n, nil
 }
 
-// restoreControl wraps the control socket handed over.
+// restoreControl wraps the control socket handed over. Its file is removed
+// on Close only if it is still the one the socket is bound to.
 func restoreControl(h *Handoff) (*controlServer, error) {
 	f := os.NewFile(uintptr(h.ControlFD), "control")
-	l, err := net.FileListener(f)
-	f.Close()
+	sock, err := socketact.Adopt(socketact.Spec{Network: "unix", Address: h.Control}, f, false, true)
 	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("control socket handed over: %w", err)
 	}
-	ln, ok := l.(*net.UnixListener)
-	if !ok {
-		return nil, fmt.Errorf("control socket handed over: not a unix socket")
-	}
-	ln.SetUnlinkOnClose(false)
-	fi, err := os.Lstat(h.Control)
+	unix.CloseOnExec(h.ControlFD)
+	ln, err := unixListener(sock)
 	if err != nil {
-		ln.Close()
+		sock.File.Close()
 		return nil, fmt.Errorf("control socket handed over: %w", err)
 	}
-	return &controlServer{ln: ln, path: h.Control, file: fi}, nil
+	return &controlServer{ln: ln, path: h.Control, sock: sock}, nil
 }

@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 		for _, sock := range cfg.Sockets {
 			if sock.Owned() && !cfg.KeepSocketFiles {
-				guard.file(sock.Spec.Address)
+				guard.file(sock)
 			}
 		}
 	}
@@ -145,6 +145,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		if s.ctl, err = listenControl(cfg.ControlPath); err != nil {
 			return 0, err
 		}
+		guard.file(s.ctl.sock)
 	}
 	if s.ctl != nil {
 		defer s.ctl.Close()
