@@ -39,6 +39,7 @@ type supervisor struct {
 	guard     *guardian
 	outer     outerNotify
 	intercept *interceptor // transparent mode, or nil
+	contain   *containment // finds the processes that left their group
 	events    chan any
 	done      chan struct{}
 
@@ -127,6 +128,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	defer close(s.done)
 	defer s.outer.close()
+	if s.contain, err = s.setupContainment(); err != nil {
+		return 0, err
+	}
+	defer s.contain.close()
 	go reap(s.done, func(e exit) { s.post(e) })
 	go notify.serve(func(m notifyMessage) { s.post(m) })
 
@@ -225,7 +230,7 @@ func (s *supervisor) onSignal(sig os.Signal) {
 			s.log.Warn("second stop signal: killing every generation now", "signal", signame(sig))
 			for _, g := range s.gens {
 				for _, w := range g.workers {
-					unix.Kill(-w.pid, unix.SIGKILL)
+					s.signalLeft(w, unix.SIGKILL)
 				}
 			}
 			return
@@ -508,13 +513,13 @@ func (s *supervisor) onTimer(ev timerEvent) {
 			s.probe(w)
 		}
 	case timerStop:
-		if w.state != exited && groupAlive(w.pid) {
+		if w.state != exited && s.alive(w) {
 			attrs := []any{"gen", w.g.n}
 			if s.cfg.Workers > 1 {
 				attrs = append(attrs, "worker", w.slot)
 			}
 			s.log.Warn("stop timeout: killing the process group", append(attrs, "pgid", w.pid, "pid", w.mainPID, "timeout", s.cfg.StopTimeout)...)
-			unix.Kill(-w.pid, unix.SIGKILL)
+			s.signalLeft(w, unix.SIGKILL)
 		}
 	}
 }
@@ -604,9 +609,10 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	default:
 		s.log.Info("generation exited", append(s.attrs(w), "status", describe(status))...)
 	}
-	// Whatever is left of the group is told to stop, then killed.
-	if groupAlive(w.pid) {
-		unix.Kill(-w.pid, s.cfg.StopSignal)
+	// Whatever is left of the group (or went elsewhere) is told to stop,
+	// then killed.
+	if s.alive(w) {
+		s.signalLeft(w, s.cfg.StopSignal)
 		s.armStopTimer(w)
 	}
 }
@@ -617,9 +623,10 @@ func (s *supervisor) sweep() {
 	for _, g := range s.gens {
 		left := g.workers[:0]
 		for _, w := range g.workers {
-			if w.mainExited && w.probePID == 0 && !groupAlive(w.pid) {
+			if w.mainExited && w.probePID == 0 && !s.alive(w) {
 				w.state = exited
 				s.guard.remove(w.pid)
+				s.contain.forget(w)
 				w.stopReadyTimers()
 				if w.stopTimer != nil {
 					w.stopTimer.Stop()
