@@ -5,7 +5,7 @@
 //
 // Two mechanisms, the first where the kernel offers it:
 //
-//   - cgroup (cgroup.go): a cgroup v2 subtree of zedr-run's own cgroup,
+//   - cgroup (cgroup_linux.go): a cgroup v2 subtree of zedr-run's own cgroup,
 //     "zedr-run.<pid>", with one leaf per worker. A child is started inside
 //     its leaf by clone3(CLONE_INTO_CGROUP) (Linux >= 5.7), so no process of
 //     it is ever outside; cgroup.kill (Linux >= 5.14) kills a leaf, or the
@@ -18,7 +18,7 @@
 //     "no internal processes" rule never bites. On a hybrid host (cgroup v1
 //     plus cgroup2 at /sys/fs/cgroup/unified) the cgroup2 mount is found in
 //     /proc/self/mountinfo and the cgroup in /proc/self/cgroup ("0::PATH").
-//   - scan (scan.go): without a writable cgroup2, the processes that hold
+//   - scan (scan_linux.go): without a writable cgroup2, the processes that hold
 //     one of zedr-run's listening sockets are found by their descriptors
 //     ("socket:[INODE]" in /proc/PID/fd). Which of them belong to which
 //     generation is the caller's decision (descent, process group, the
