@@ -65,9 +65,16 @@ func (s *supervisor) setupContainment() (*containment, error) {
 	}
 	why := "ZEDR_CONTAINMENT=" + ContainScan
 	if s.cfg.Containment != ContainScan {
-		// After a reexec the subtree of the previous zedr-run (same pid)
-		// holds the workers handed over.
-		t, err := contain.OpenTree("zedr-run."+strconv.Itoa(os.Getpid()), s.cfg.Handoff != nil)
+		// After a reexec the subtree of the previous zedr-run holds the
+		// workers handed over; one that had none (an older binary) hands
+		// over workers that the scan finds.
+		var t *contain.Tree
+		var err error
+		if h := s.cfg.Handoff; h != nil && h.Cgroup != "" {
+			t, err = contain.ReuseTree(h.Cgroup)
+		} else {
+			t, err = contain.CreateTree("zedr-run." + strconv.Itoa(os.Getpid()))
+		}
 		switch {
 		case err == nil:
 			c.tree = t

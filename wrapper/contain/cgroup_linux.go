@@ -32,12 +32,16 @@ const (
 	cgroupProcs  = "cgroup.procs"
 )
 
-// OpenTree creates (or, with reuse, takes over) the subtree name in the
-// calling process's own cgroup v2, after checking that the kernel can start
-// a process inside it and kill it whole. Without reuse, a subtree of that
-// name left by a dead process that had the same pid is killed and emptied
-// first. Every failure wraps ErrNoCgroup and says why.
-func OpenTree(name string, reuse bool) (*Tree, error) {
+// maxTrees bounds the names CreateTree tries.
+const maxTrees = 100
+
+// CreateTree creates a new subtree in the calling process's own cgroup v2,
+// named prefix or, when that is taken (another process with the same pid
+// in another pid namespace, or a dead one), prefix-2, prefix-3, ..., after
+// checking that the kernel can start a process inside it and kill it
+// whole. It never touches an existing directory. Every failure wraps
+// ErrNoCgroup and says why.
+func CreateTree(prefix string) (*Tree, error) {
 	own, err := OwnCgroupDir()
 	if err != nil {
 		return nil, err
@@ -48,23 +52,37 @@ func OpenTree(name string, reuse bool) (*Tree, error) {
 	if err := probeClone3(); err != nil {
 		return nil, err
 	}
-	t := &Tree{Dir: filepath.Join(own, name)}
-	err = os.Mkdir(t.Dir, 0o755)
-	switch {
-	case errors.Is(err, os.ErrExist) && !reuse:
-		t.Remove() // a previous zedr-run with our pid left it
-		err = os.Mkdir(t.Dir, 0o755)
-	case errors.Is(err, os.ErrExist):
-		err = nil
+	for i := 1; i <= maxTrees; i++ {
+		t := &Tree{Dir: filepath.Join(own, prefix)}
+		if i > 1 {
+			t.Dir += "-" + strconv.Itoa(i)
+		}
+		err := os.Mkdir(t.Dir, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: create %s: %v", ErrNoCgroup, t.Dir, err)
+		}
+		if _, err := os.Stat(filepath.Join(t.Dir, cgroupKill)); err != nil {
+			os.Remove(t.Dir)
+			return nil, fmt.Errorf("%w: %s has no %s (Linux 5.14 or later needed)", ErrNoCgroup, t.Dir, cgroupKill)
+		}
+		return t, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: create %s: %v", ErrNoCgroup, t.Dir, err)
+	return nil, fmt.Errorf("%w: %s to %s-%d are all taken in %s", ErrNoCgroup, prefix, prefix, maxTrees, own)
+}
+
+// ReuseTree takes over the subtree at dir that an earlier process created
+// (a zedr-run that exec'd this one in its place).
+func ReuseTree(dir string) (*Tree, error) {
+	if err := probeClone3(); err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(t.Dir, cgroupKill)); err != nil {
-		os.Remove(t.Dir)
-		return nil, fmt.Errorf("%w: %s has no %s (Linux 5.14 or later needed)", ErrNoCgroup, t.Dir, cgroupKill)
+	if _, err := os.Stat(filepath.Join(dir, cgroupKill)); err != nil {
+		return nil, fmt.Errorf("%w: the cgroup handed over: %v", ErrNoCgroup, err)
 	}
-	return t, nil
+	return &Tree{Dir: dir}, nil
 }
 
 // Leaf creates the leaf cgroup name in the tree (an existing one is fine)

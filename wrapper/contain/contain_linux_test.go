@@ -134,9 +134,20 @@ func TestSignalRounds(t *testing.T) {
 // delegated cgroup): a process started inside a leaf, and its own child in
 // a session of its own, die together by Kill, and the tree is removed.
 func TestTree(t *testing.T) {
-	tr, err := OpenTree("zedr-run-test."+strconv.Itoa(os.Getpid()), false)
+	tr, err := CreateTree("zedr-run-test." + strconv.Itoa(os.Getpid()))
 	if err != nil {
 		t.Skipf("no cgroup here: %v", err)
+	}
+	// The name is taken: the next one is made, the first is left alone.
+	other, err := CreateTree("zedr-run-test." + strconv.Itoa(os.Getpid()))
+	if err != nil || other.Dir != tr.Dir+"-2" {
+		t.Fatalf("CreateTree again = %+v, %v; want %s-2", other, err, tr.Dir)
+	}
+	if err := other.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := ReuseTree(tr.Dir); err != nil || again.Dir != tr.Dir {
+		t.Fatalf("ReuseTree = %+v, %v", again, err)
 	}
 	defer func() {
 		if err := tr.Remove(); err != nil {

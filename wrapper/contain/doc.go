@@ -6,9 +6,11 @@
 // Two mechanisms, the first where the kernel offers it:
 //
 //   - cgroup (cgroup_linux.go): a cgroup v2 subtree of zedr-run's own cgroup,
-//     "zedr-run.<pid>", with one leaf per worker. A child is started inside
-//     its leaf by clone3(CLONE_INTO_CGROUP) (Linux >= 5.7), so no process of
-//     it is ever outside; cgroup.kill (Linux >= 5.14) kills a leaf, or the
+//     "zedr-run.<pid>" (or the first free "zedr-run.<pid>-N": pids repeat
+//     across pid namespaces), with one leaf per worker, handed over across
+//     a reexec. A child is started inside its leaf by
+//     clone3(CLONE_INTO_CGROUP) (Linux >= 5.7), so no process of it is ever
+//     outside; cgroup.kill (Linux >= 5.14) kills a leaf, or the
 //     whole subtree, at once, whatever sessions or groups its processes
 //     moved to. Used when zedr-run's cgroup is writable: root, systemd's
 //     Delegate=yes (a systemd unit's cgroup is used only if it carries the
