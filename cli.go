@@ -307,6 +307,12 @@ func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Sp
 		return cfg, nil, nil, err
 	}
 	cfg.Env = childEnv(os.Environ())
+	// For tests and troubleshooting only, so not a flag: see wrapper.ContainScan.
+	switch cfg.Containment = os.Getenv("ZEDR_CONTAINMENT"); cfg.Containment {
+	case wrapper.ContainAuto, wrapper.ContainCgroup, wrapper.ContainScan:
+	default:
+		return cfg, nil, nil, usagef("bad ZEDR_CONTAINMENT %q: want cgroup or scan (or unset: cgroup where possible)", cfg.Containment)
+	}
 	cfg.OuterNotify = os.Getenv("NOTIFY_SOCKET") // zedr-run's own service manager, if any
 	// With --fdstore the store holds the sockets too: their files stay.
 	if cfg.KeepSocketFiles = c.Bool("fdstore"); cfg.KeepSocketFiles && cfg.OuterNotify == "" {

@@ -25,7 +25,10 @@
 //     then execs on that same thread. It refuses, with the reason on the
 //     status channel, where the kernel or architecture cannot do it.
 //   - The guardian (GuardianName) kills the process groups zedr-run told it
-//     of once zedr-run is gone without saying "exit"; see guardian.go. It
-//     then removes the socket files it was told of (FileLine) only while each
+//     of once zedr-run is gone without saying "exit", and what left them:
+//     zedr-run's cgroup subtree (cgroup.kill) and the processes holding
+//     its sockets with its NOTIFY_SOCKET in their environment, never
+//     itself, pid 1 or zedr-run's ancestors; see guardian.go. It then
+//     removes the socket files it was told of (FileLine) only while each
 //     is still the device and inode zedr-run created; see guardian_files.go.
 package reexec

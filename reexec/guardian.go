@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/contain"
 )
 
 // GuardianName is argv[0] of the guardian: a small process that zedr-run
@@ -21,17 +23,44 @@ import (
 // unix socket files zedr-run created (--listen, the control socket): the
 // guardian removes them too, once the groups are killed, but only a file
 // that is still the socket zedr-run created (see guardian_files.go).
+//
+// A process that left its group (setsid) is caught by the other lines:
+//   - "%DIR": zedr-run's cgroup v2 subtree (see package contain): the
+//     guardian kills it whole with cgroup.kill and removes its directories.
+//   - "#INODE": one of zedr-run's listening sockets, and "&KEY=VALUE": an
+//     environment entry every child of zedr-run has (its NOTIFY_SOCKET).
+//     The guardian kills every process that still holds one of the sockets
+//     and has all those entries in its environment, except itself, pid 1
+//     and zedr-run's ancestors as they were when the guardian started (a
+//     service manager may hold the sockets in its fd store). Without an
+//     "&" line it kills no socket holder: the entries keep it from
+//     killing processes of another zedr-run that shares inherited sockets.
 const GuardianName = "zedr-run-guardian"
 
 // GuardianExit is the line zedr-run writes when it exits normally.
 const GuardianExit = "exit"
 
+// Line kinds on the guardian's stdin, besides "+PGID", "-PGID", "@PATH"
+// and GuardianExit.
+const (
+	GuardCgroup = '%' // %DIR: a cgroup v2 directory to kill and remove
+	GuardSocket = '#' // #INODE: a socket whose holders are killed
+	GuardEnv    = '&' // &KEY=VALUE: what a holder's environment must have
+)
+
 func guardian() int {
 	// Signals meant for zedr-run's terminal or service do not stop the
 	// guardian: it must outlive zedr-run to do its job.
 	signal.Ignore(unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE)
+	// zedr-run (our parent) and its ancestors, now, while zedr-run lives.
+	protected := map[int]bool{1: true, os.Getpid(): true}
+	for _, pid := range contain.Ancestors(os.Getppid()) {
+		protected[pid] = true
+	}
 	groups := map[int]bool{}
 	var files []guardFile
+	var cgroups, env []string
+	inodes := map[uint64]bool{}
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -45,6 +74,19 @@ func guardian() int {
 			files = append(files, f)
 			continue
 		}
+		switch line[0] {
+		case GuardCgroup:
+			cgroups = append(cgroups, line[1:])
+			continue
+		case GuardEnv:
+			env = append(env, line[1:])
+			continue
+		case GuardSocket:
+			if ino, err := strconv.ParseUint(line[1:], 10, 64); err == nil {
+				inodes[ino] = true
+			}
+			continue
+		}
 		pgid, err := strconv.Atoi(line[1:])
 		if err != nil || pgid <= 1 {
 			continue
@@ -56,11 +98,48 @@ func guardian() int {
 			delete(groups, pgid)
 		}
 	}
+	for _, dir := range cgroups {
+		contain.Kill(dir)
+	}
 	for pgid := range groups {
 		unix.Kill(-pgid, unix.SIGKILL)
+	}
+	if len(env) > 0 {
+		contain.SignalRounds(func() []int { return holders(inodes, env, protected) }, unix.SIGKILL)
 	}
 	for _, f := range files {
 		f.remove()
 	}
+	for _, dir := range cgroups {
+		(&contain.Tree{Dir: dir}).Remove()
+	}
 	return 0
+}
+
+// holders lists the processes that hold one of inodes, carry every entry
+// of env and are not protected.
+func holders(inodes map[uint64]bool, env []string, protected map[int]bool) []int {
+	pids, _ := contain.Holders(inodes)
+	var out []int
+	for _, pid := range pids {
+		if protected[pid] {
+			continue
+		}
+		have, err := contain.Environ(pid)
+		if err != nil || !hasAll(have, env) {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+func hasAll(env, want []string) bool {
+	for _, kv := range want {
+		k, v, _ := strings.Cut(kv, "=")
+		if got, ok := contain.Getenv(env, k); !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

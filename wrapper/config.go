@@ -109,6 +109,11 @@ type Config struct {
 	// Reexecs asks for a reexec (from --watch-self); each value says why.
 	Reexecs <-chan string
 
+	// Containment is ContainAuto, ContainCgroup or ContainScan: how the
+	// processes that leave a worker's process group are found (see
+	// contain_linux.go). main takes it from ZEDR_CONTAINMENT.
+	Containment string
+
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().
 	NotifyDir string

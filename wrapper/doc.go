@@ -20,10 +20,23 @@
 //     and no LISTEN_* variables; each generation's seccomp listener is served
 //     by its own goroutine (intercept_linux.go), which only posts events to
 //     the loop, and is closed once no process of that generation is left.
+//   - A stopped generation leaves no process behind, whatever process group
+//     or session its processes moved to (contain_linux.go, package
+//     contain): each worker starts in its own cgroup v2 leaf where
+//     zedr-run's cgroup is writable, and is killed whole with cgroup.kill;
+//     otherwise the processes that hold zedr-run's sockets are attributed
+//     to workers (process group, descent, environment) and stopped with
+//     theirs. The stop signal reaches them when the worker's main process
+//     is gone, SIGKILL at the stop timeout, as for the process group; a
+//     worker is forgotten, and zedr-run exits, only once none is left.
+//     zedr-run logs at start which mechanism it uses ("containment").
+//     Reading /proc and cgroupfs is not waiting: the loop does it itself.
 //   - The guardian (reexec.GuardianName) kills every generation's process
-//     group if zedr-run dies without stopping them, in either mode, and
-//     removes the unix socket files zedr-run created (--listen and the
-//     control socket), each only while it is still that device and inode.
+//     group, the cgroup subtree and the socket holders that carry
+//     zedr-run's NOTIFY_SOCKET if zedr-run dies without stopping them, in
+//     either mode, and removes the unix socket files zedr-run created
+//     (--listen and the control socket), each only while it is still that
+//     device and inode.
 //   - The control socket is opened as a --listen unix socket is (no path
 //     operation follows a symlink); a starting zedr-run removes the stale
 //     control sockets of dead zedr-run processes of its uid in its default

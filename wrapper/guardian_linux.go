@@ -51,3 +51,6 @@ func (g *guardian) close() {
 	fmt.Fprintln(g.w, reexec.GuardianExit)
 	g.w.Close()
 }
+
+// line sends the guardian one line of kind (see reexec.GuardCgroup, ...).
+func (g *guardian) line(kind byte, v string) { fmt.Fprintf(g.w, "%c%s\n", kind, v) }

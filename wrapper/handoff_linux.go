@@ -48,6 +48,9 @@ type Handoff struct {
 	Gens     []handoffGen     `json:"gens"`
 	Hist     handoffHist      `json:"hist"`
 	Slots    []handoffSlotRef `json:"slots"`
+	// Cgroup is the cgroup v2 subtree of the workers (see contain_linux.go),
+	// or "" for none; older binaries hand none over.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // HandoffSocket is one listening socket, at fd FD in the new process.
@@ -250,6 +253,9 @@ func (s *supervisor) handoff() (*Handoff, []int, error) {
 	h.Notify.FD, h.Notify.Path, h.Notify.Dir = fd, s.notify.path, s.notify.dir
 	fds = append(fds, fd)
 	h.GuardFD = int(s.guard.w.Fd())
+	if s.contain.tree != nil {
+		h.Cgroup = s.contain.tree.Dir
+	}
 	fds = append(fds, h.GuardFD)
 	if s.ctl != nil {
 		if h.ControlFD, err = rawFD(s.ctl.ln); err != nil {

@@ -68,11 +68,13 @@ func (s *supervisor) startChild(n, slot int) (int, error) {
 	env = append(env, "NOTIFY_SOCKET="+s.notify.path, "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
 	env = withUserEnv(env, s.cfg.UserEnv)
 
+	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential}
+	defer s.contain.enter(sys, n, slot)()
 	pid, err := spawn(reexec.SelfExe, reexec.ArgsWith(statusFD, intercept, path, s.cfg.Command), &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential},
+		Sys:   sys,
 	})
 	unix.Close(theirs)
 	if err != nil {

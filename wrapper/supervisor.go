@@ -44,6 +44,7 @@ type supervisor struct {
 	guard     *guardian
 	outer     outerNotify
 	intercept *interceptor // transparent mode, or nil
+	contain   *containment // finds the processes that left their group
 	events    chan any
 	done      chan struct{}
 
@@ -133,6 +134,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	defer close(s.done)
 	defer s.outer.close()
+	if s.contain, err = s.setupContainment(); err != nil {
+		return 0, err
+	}
+	defer s.contain.close()
 	go reap(s.done, func(e exit) { s.post(e) })
 	go notify.serve(func(m notifyMessage) { s.post(m) })
 
@@ -521,7 +526,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 			s.probe(w)
 		}
 	case timerStop:
-		if w.state != exited && (groupAlive(w.pid) || w.mainAlive()) {
+		if w.state != exited && (s.alive(w) || w.mainAlive()) {
 			attrs := []any{"gen", w.g.n}
 			if s.cfg.Workers > 1 {
 				attrs = append(attrs, "worker", w.slot)
@@ -627,16 +632,18 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	default:
 		s.log.Info("generation exited", append(s.attrs(w), "status", how)...)
 	}
-	// Whatever is left of the group is told to stop, then killed.
-	if groupAlive(w.pid) {
-		unix.Kill(-w.pid, s.cfg.StopSignal)
+	// Whatever is left of the group (or went elsewhere) is told to stop,
+	// then killed.
+	if s.alive(w) {
+		s.signalLeft(w, s.cfg.StopSignal)
 		s.armStopTimer(w)
 	}
 }
 
-// kill SIGKILLs w's process group and its main process.
+// kill SIGKILLs whatever is left of w (see signalLeft) and its main
+// process.
 func (s *supervisor) kill(w *worker) {
-	unix.Kill(-w.pid, unix.SIGKILL)
+	s.signalLeft(w, unix.SIGKILL)
 	if !w.mainExited {
 		w.signalMain(unix.SIGKILL)
 	}
@@ -655,7 +662,7 @@ func (s *supervisor) afterKill(w *worker) {
 		w.statusUnknown = true
 		s.onMainExit(w, 0)
 	}
-	if groupAlive(w.pid) || w.mainAlive() {
+	if s.alive(w) || w.mainAlive() {
 		s.kill(w)
 		w.killTimer = s.after(killGrace, timerEvent{w, timerKilled})
 	}
@@ -668,9 +675,10 @@ func (s *supervisor) sweep() {
 	for _, g := range s.gens {
 		left := g.workers[:0]
 		for _, w := range g.workers {
-			if w.mainExited && w.probePID == 0 && !groupAlive(w.pid) {
+			if w.mainExited && w.probePID == 0 && !s.alive(w) {
 				w.state = exited
 				s.guard.remove(w.pid)
+				s.contain.forget(w)
 				w.stopReadyTimers()
 				for _, t := range []*time.Timer{w.stopTimer, w.killTimer} {
 					if t != nil {
