@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/logbuf"
 	"zedr-run/socketact"
 	"zedr-run/wrapper"
 )
@@ -58,7 +59,9 @@ EXAMPLES:
    kill -USR2 $(pidof zedr-run)           # restart with zero downtime
    ZEDR_LISTEN='tcp::80;tcp::443' zedr-run -- /usr/local/bin/server`
 
-func newApp(stderr io.Writer) *cli.App {
+// newApp builds the command line: help and usage go to stderr, the log of
+// a running zedr-run to logs.
+func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 	return &cli.App{
 		Name:                   "zedr-run",
 		Usage:                  "restart network services with zero downtime, without changing them",
@@ -110,15 +113,16 @@ func newApp(stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
 		}, watchFlags...),
-		Action: func(c *cli.Context) error { return serve(c, stderr) },
+		Action: func(c *cli.Context) error { return serve(c, logs) },
 	}
 }
 
 // run is zedr-run's whole life: parse the command line, open the sockets,
 // supervise the command. It returns childExit with the child's status, a
 // usageError for a bad command line, or another error for a startup failure.
-func run(ctx context.Context, args []string) error {
-	app := newApp(os.Stderr)
+// zedr-run's log goes to logs.
+func run(ctx context.Context, args []string, logs *logbuf.Writer) error {
+	app := newApp(os.Stderr, logs)
 	// Only zedr-run's first argument can name a control command: after
 	// options or "--", "status" is the child's name.
 	if len(args) > 1 && isControlCommand(args[1]) {
@@ -127,7 +131,7 @@ func run(ctx context.Context, args []string) error {
 	return app.RunContext(ctx, args)
 }
 
-func serve(c *cli.Context, stderr io.Writer) error {
+func serve(c *cli.Context, logs *logbuf.Writer) error {
 	command := c.Args().Slice()
 	if len(command) == 0 {
 		if c.NArg() == 0 && c.NumFlags() == 0 {
@@ -135,7 +139,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		}
 		return usagef("no command given: zedr-run [options] -- COMMAND [ARG...]")
 	}
-	cfg, specs, logger, err := configure(c, stderr)
+	cfg, specs, logger, err := configure(c, logs)
 	if err != nil {
 		return err
 	}
@@ -247,13 +251,18 @@ var handledSignals = []os.Signal{
 }
 
 // configure turns the flags into the supervisor's config and the socket specs.
-func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Spec, *slog.Logger, error) {
+func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact.Spec, *slog.Logger, error) {
 	var cfg wrapper.Config
-	logger, err := newLogger(stderr, c.String("log-level"), c.String("log-format"))
+	logger, err := newLogger(logs, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return cfg, nil, nil, err
 	}
+	logs.OnDrop(func(n uint64) {
+		logger.Warn(fmt.Sprintf("dropped %d log lines", n), "dropped_total", logs.Dropped(),
+			"why", "zedr-run's log output (stderr) was not read fast enough")
+	})
 	cfg.Logger = logger
+	cfg.FlushLog = func() { logs.Flush(logFlushTimeout) }
 
 	var specs []socketact.Spec
 	for _, v := range c.StringSlice("listen") {

@@ -78,6 +78,9 @@ type Config struct {
 	Check string
 
 	Logger *slog.Logger
+	// FlushLog, if not nil, writes out the log lines Logger still queues,
+	// waiting a bounded time; zedr-run calls it before it execs itself.
+	FlushLog func()
 
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
 	// service manager, or "". The children never see it.

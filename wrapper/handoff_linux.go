@@ -212,6 +212,9 @@ func (s *supervisor) execSelf(r reexecRequest) {
 	case <-r.written:
 	case <-time.After(2 * time.Second):
 	}
+	if s.cfg.FlushLog != nil {
+		s.cfg.FlushLog() // the queued lines would be lost with the exec
+	}
 	err = execFromSpawner(s.cfg.SelfPath, os.Args, env)
 	setCloexec(fds, true)
 	s.log.Error("reexec: exec failed; zedr-run carries on as it is", "path", s.cfg.SelfPath, "err", err)
