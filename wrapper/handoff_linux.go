@@ -231,7 +231,6 @@ func (s *supervisor) execSelf(r reexecRequest) {
 // handoff builds the state and lists the descriptors the next zedr-run
 // needs. Running exec: probes are killed: the next one starts its own.
 func (s *supervisor) handoff() (*Handoff, []int, error) {
-	s.flushBarriers()
 	h := &Handoff{Version: reexec.HandoffVersion, Started: s.hist.started, NextGen: s.nextGen, Queued: s.queued, Backoff: s.backoff, ControlFD: -1}
 	var fds []int
 	for _, sock := range s.cfg.Sockets {
@@ -395,6 +394,7 @@ func restoreNotify(h *Handoff, uids ...int) (*notifySocket, error) {
 		return nil, fmt.Errorf("notify socket handed over: not a unix socket")
 	}
 	n := &notifySocket{conn: conn, dir: h.Notify.Dir, path: h.Notify.Path, uids: map[uint32]bool{uint32(os.Getuid()): true, 0: true}}
+	n.buffers()
 	for _, uid := range uids {
 		n.uids[uint32(uid)] = true
 	}

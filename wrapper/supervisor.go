@@ -61,10 +61,6 @@ type supervisor struct {
 
 	hist history // for Status
 
-	barrierFD   int            // sends barriers (see afterNotifications)
-	barriers    map[int]func() // what waits for each barrier
-	nextBarrier int
-
 	ctl      *controlServer // nil without a control socket
 	selfTest *selfTest      // the new binary's check before a reexec, or nil
 }
@@ -127,8 +123,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	defer close(s.done)
 	defer s.outer.close()
-	go reap(s.done, func(e exit) { s.post(e) })
-	go notify.serve(func(m notifyMessage) { s.post(m) })
+	// The reaper and the notify reader post through one intake, which
+	// keeps a main process's exit after the messages it sent before it.
+	in := &intake{notify: notify, post: s.post}
+	go reap(s.done, in.postExits)
+	go in.serveNotify()
 
 	switch {
 	case cfg.Handoff != nil && cfg.Handoff.ControlFD >= 0:
@@ -557,7 +556,7 @@ func (s *supervisor) onExit(e exit) {
 				}
 				return
 			case w.mainPID:
-				s.afterNotifications(func() { s.onMainExit(w, e.status) })
+				s.onMainExit(w, e.status)
 				return
 			case w.pid:
 				// The first process of a child that named another one its
@@ -640,9 +639,6 @@ func (s *supervisor) sweep() {
 }
 
 func (s *supervisor) onNotify(m notifyMessage) {
-	if s.onBarrier(m) {
-		return
-	}
 	w := s.workerOf(m.pid)
 	if w == nil {
 		s.log.Debug("notify message from a process of no generation", "pid", m.pid)

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"zedr-run/wrapper"
+)
+
+// The supervisor loop never blocks: not when hundreds of children exit at
+// once, not during a restart of hundreds of workers. Each test asks for the
+// status on the control socket all along (see ctlstatus_test.go): a loop
+// that is stuck does not answer.
+
+// TestManyWorkersExitTogether: every worker of a large generation exits at
+// the same moment. zedr-run reaps them all, answers status throughout,
+// replaces every one, and stops on SIGTERM.
+func TestManyWorkersExitTogether(t *testing.T) {
+	const n = 200
+	dir := t.TempDir()
+	ctl := filepath.Join(dir, "control.sock")
+	app := filepath.Join(dir, "app")
+	// Generation 1 reads its stdin, a pipe the test holds: closing it ends
+	// every worker at once. The workers that replace them sleep.
+	writeScript(t, app, `if [ "$ZEDR_GENERATION" = 1 ]; then read x; exit 3; fi
+exec sleep 100000`)
+	stdin, hold, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	cmd := execZedr("--control", ctl, "--workers", strconv.Itoa(n), "--ready", "delay:50ms", "--no-watch",
+		"--listen", "tcp:127.0.0.1:0", "--", app)
+	cmd.Stdin = stdin
+	z := startCmd(t, cmd, true)
+	stdin.Close()
+	z.waitLog(`msg="generation ready" gen=1 `)
+
+	poll := pollStatus(ctl)
+	hold.Close() // every worker of generation 1 reads EOF and exits 3
+	st := waitStatus(t, ctl, fmt.Sprintf("%d crashes, every worker replaced", n), func(st wrapper.Status) bool {
+		return st.Crashes == n && readyWorkers(st, 1) == n
+	})
+	poll.finish(t, "the exits and the replacements")
+	t.Logf("%d workers exited together: %d crashes, generations now %v", n, st.Crashes, liveGens(st))
+
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("zedr-run exited %d, want %d (the current worker killed by SIGTERM)", code, 128+int(syscall.SIGTERM))
+	}
+}
+
+// TestRolloutAllManyWorkers: a --rollout all restart of a large generation
+// starts every new worker, then stops every old one at once; zedr-run
+// answers status throughout and ends with the new generation alone.
+func TestRolloutAllManyWorkers(t *testing.T) {
+	const n = 200
+	ctl := filepath.Join(t.TempDir(), "control.sock")
+	z := startZedr(t, "--control", ctl, "--workers", strconv.Itoa(n), "--rollout", "all", "--ready", "delay:50ms",
+		"--no-watch", "--listen", "tcp:127.0.0.1:0", "--", "sleep", "100000")
+	z.waitLog(`msg="generation ready" gen=1 `)
+
+	poll := pollStatus(ctl)
+	z.signal(syscall.SIGUSR2)
+	st := waitStatus(t, ctl, "generation 2 serving alone", func(st wrapper.Status) bool {
+		gens := liveGens(st)
+		return len(gens) == 1 && gens[0] == 2 && readyWorkers(st, 1) == n
+	})
+	poll.finish(t, "the restart")
+	t.Logf("restart of %d workers done: restarts=%d generations %v", n, st.Restarts, liveGens(st))
+
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("zedr-run exited %d, want %d (the current worker killed by SIGTERM)", code, 128+int(syscall.SIGTERM))
+	}
+}
+
