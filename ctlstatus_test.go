@@ -17,25 +17,38 @@ import (
 // request bounded by waitLimit: a supervisor loop that is stuck does not
 // answer, which is how the tests of a loop that never blocks see it.
 
-// controlStatus asks the zedr-run listening on ctl for its status, waiting
-// at most waitLimit for the answer.
-func controlStatus(ctl string) (wrapper.Status, error) {
+// askControl sends req to the zedr-run listening on ctl, waiting at
+// most waitLimit for the answer.
+func askControl(ctl string, req wrapper.ControlRequest) (wrapper.ControlResponse, error) {
+	var resp wrapper.ControlResponse
 	conn, err := net.DialTimeout("unix", ctl, waitLimit)
 	if err != nil {
-		return wrapper.Status{}, err
+		return resp, err
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(waitLimit))
-	if _, err := fmt.Fprintln(conn, `{"cmd":"status"}`); err != nil {
-		return wrapper.Status{}, err
+	b, _ := json.Marshal(req)
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return resp, err
 	}
 	line, err := bufio.NewReader(conn).ReadBytes('\n')
 	if err != nil {
-		return wrapper.Status{}, fmt.Errorf("no answer to status within %v: %w", waitLimit, err)
+		return resp, fmt.Errorf("no answer to %s within %v: %w", req.Cmd, waitLimit, err)
 	}
-	var resp wrapper.ControlResponse
-	if err := json.Unmarshal(line, &resp); err != nil || resp.Status == nil {
-		return wrapper.Status{}, fmt.Errorf("bad answer %q: %v", line, err)
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return resp, fmt.Errorf("bad answer %q: %v", line, err)
+	}
+	return resp, nil
+}
+
+// controlStatus asks the zedr-run listening on ctl for its status.
+func controlStatus(ctl string) (wrapper.Status, error) {
+	resp, err := askControl(ctl, wrapper.ControlRequest{Cmd: wrapper.CmdStatus})
+	if err != nil {
+		return wrapper.Status{}, err
+	}
+	if resp.Status == nil {
+		return wrapper.Status{}, fmt.Errorf("no status in the answer: %+v", resp)
 	}
 	return *resp.Status, nil
 }

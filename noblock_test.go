@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -79,3 +80,54 @@ func TestRolloutAllManyWorkers(t *testing.T) {
 	}
 }
 
+// TestSlowExec: the shim's exec of the command is held up (strace delays
+// every process's second execve: the shim's, of the command). zedr-run
+// waits for the shim's report off its loop, so while generation 1 is still
+// starting, status answers, a restart request is taken and queued, and
+// SIGTERM is acted on at once. Transparent mode too, where the shim first
+// sends its seccomp listener. (The held-up shim cannot die until strace
+// lets it go, so zedr-run's exit is not part of this test; the cleanup
+// kills strace and zedr-run.)
+func TestSlowExec(t *testing.T) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("strace is not installed")
+	}
+	if out, err := exec.Command(strace, "-o", "/dev/null", "true").CombinedOutput(); err != nil {
+		t.Skipf("strace cannot trace here: %v %s", err, out)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"sockets", nil},
+		{"intercept-bind", []string{"--intercept-bind"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctl := filepath.Join(t.TempDir(), "control.sock")
+			args := []string{"-f", "--seccomp-bpf", "-o", "/dev/null", "-e", "trace=execve", "-e", "inject=execve:delay_enter=3600s:when=2",
+				bin("zedr-run"), "--control", ctl, "--ready", "delay:50ms", "--no-watch", "--listen", "tcp:127.0.0.1:0"}
+			args = append(append(args, tc.args...), "--", "sleep", "100000")
+			z := startCmd(t, exec.Command(strace, args...), true)
+			st := waitStatus(t, ctl, "generation 1 starting", func(st wrapper.Status) bool {
+				return len(st.Generations) == 1 && st.Generations[0].State == "starting"
+			})
+			t.Cleanup(func() {
+				z.cmd.Process.Kill() // strace: lets the shim go
+				syscall.Kill(st.PID, syscall.SIGKILL)
+			})
+
+			resp, err := askControl(ctl, wrapper.ControlRequest{Cmd: wrapper.CmdRestart})
+			if err != nil || !resp.OK {
+				t.Fatalf("restart while generation 1 is starting: %+v, %v", resp, err)
+			}
+			waitStatus(t, ctl, "the restart queued", func(st wrapper.Status) bool {
+				return st.RestartQueued && len(st.Generations) == 1 && st.Generations[0].State == "starting"
+			})
+
+			syscall.Kill(st.PID, syscall.SIGTERM)
+			waitStatus(t, ctl, "zedr-run stopping", func(st wrapper.Status) bool { return st.Stopping })
+			z.waitLog(`msg="stopping generation" gen=1 `)
+		})
+	}
+}

@@ -231,6 +231,7 @@ func (s *supervisor) execSelf(r reexecRequest) {
 // handoff builds the state and lists the descriptors the next zedr-run
 // needs. Running exec: probes are killed: the next one starts its own.
 func (s *supervisor) handoff() (*Handoff, []int, error) {
+	s.settleExecs()
 	h := &Handoff{Version: reexec.HandoffVersion, Started: s.hist.started, NextGen: s.nextGen, Queued: s.queued, Backoff: s.backoff, ControlFD: -1}
 	var fds []int
 	for _, sock := range s.cfg.Sockets {

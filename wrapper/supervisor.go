@@ -56,6 +56,7 @@ type supervisor struct {
 	backoffTimer *time.Timer
 
 	stopping bool
+	startErr error               // generation 1 could not be started: Run returns it
 	final    *worker             // whose status zedr-run exits with
 	lastExit *syscall.WaitStatus // of the last main process that ended on its own
 
@@ -150,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	} else if err := s.start(firstStart); err != nil {
 		return 0, err
 	}
-	return s.loop(ctx), nil
+	return s.loop(ctx)
 }
 
 // post hands an event to the loop; after the loop has ended it drops it.
@@ -165,11 +166,18 @@ func (s *supervisor) after(d time.Duration, ev any) *time.Timer {
 	return time.AfterFunc(d, func() { s.post(ev) })
 }
 
-func (s *supervisor) loop(ctx context.Context) int {
+// loop is the supervisor's owner goroutine: it handles one event at a time
+// and never waits for anything but the next event. It returns the exit
+// code once zedr-run has stopped, or the error of a first generation that
+// could not be started, once its processes are reaped.
+func (s *supervisor) loop(ctx context.Context) (int, error) {
 	ctxDone := ctx.Done()
 	for {
 		if s.stopping && len(s.gens) == 0 && s.check == nil {
-			return s.exitCode()
+			if s.startErr != nil {
+				return 0, s.startErr
+			}
+			return s.exitCode(), nil
 		}
 		select {
 		case <-ctxDone:
@@ -207,6 +215,8 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onCheckTimeout(ev)
 			case listenEvent:
 				s.onListen(ev)
+			case execEvent:
+				s.onExec(ev)
 			case backoffEvent:
 				s.backoffTimer = nil
 				if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {
@@ -556,7 +566,9 @@ func (s *supervisor) onExit(e exit) {
 				}
 				return
 			case w.mainPID:
-				s.onMainExit(w, e.status)
+				if !s.exitBeforeExec(w, e.status) {
+					s.onMainExit(w, e.status)
+				}
 				return
 			case w.pid:
 				// The first process of a child that named another one its
