@@ -95,7 +95,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 			&cli.BoolFlag{Name: "fdstore", EnvVars: []string{"ZEDR_FDSTORE"},
 				Usage: "also keep the sockets in systemd's file descriptor store (the unit needs FileDescriptorStoreMax=), so that they survive a restart or crash of zedr-run itself"},
 			&cli.IntFlag{Name: "workers", EnvVars: []string{"ZEDR_WORKERS"}, Value: 1,
-				Usage: "run `N` children per generation on the same sockets, each with ZEDR_WORKER=0..N-1"},
+				Usage: fmt.Sprintf("run `N` children per generation on the same sockets, each with ZEDR_WORKER=0..N-1 (at most %d)", wrapper.MaxWorkers)},
 			&cli.StringFlag{Name: "rollout", EnvVars: []string{"ZEDR_ROLLOUT"}, Value: wrapper.DefaultRollout,
 				Usage: "how a restart replaces the workers: rolling (one at a time, capacity never below N) or all (N new, then stop the N old)"},
 			&cli.StringFlag{Name: "user", EnvVars: []string{"ZEDR_USER"},

@@ -76,6 +76,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if len(cfg.Command) == 0 {
 		return 0, errors.New("no command to run")
 	}
+	if cfg.Workers > MaxWorkers {
+		return 0, fmt.Errorf("workers %d: more than MaxWorkers (%d); run fewer workers", cfg.Workers, MaxWorkers)
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
 	}
