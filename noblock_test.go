@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -109,12 +110,19 @@ func TestSlowExec(t *testing.T) {
 				bin("zedr-run"), "--control", ctl, "--ready", "delay:50ms", "--no-watch", "--listen", "tcp:127.0.0.1:0"}
 			args = append(append(args, tc.args...), "--", "sleep", "100000")
 			z := startCmd(t, exec.Command(strace, args...), true)
-			st := waitStatus(t, ctl, "generation 1 starting", func(st wrapper.Status) bool {
-				return len(st.Generations) == 1 && st.Generations[0].State == "starting"
-			})
+			// zedr-run is strace's child: kill it, then strace, which lets
+			// the shim go (and a zedr-run strace let go could run on).
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%[1]d/children", z.cmd.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zedrPID := atoi(t, strings.TrimSpace(string(b)))
 			t.Cleanup(func() {
-				z.cmd.Process.Kill() // strace: lets the shim go
-				syscall.Kill(st.PID, syscall.SIGKILL)
+				syscall.Kill(zedrPID, syscall.SIGKILL)
+				z.cmd.Process.Kill()
+			})
+			waitStatus(t, ctl, "generation 1 starting", func(st wrapper.Status) bool {
+				return len(st.Generations) == 1 && st.Generations[0].State == "starting"
 			})
 
 			resp, err := askControl(ctl, wrapper.ControlRequest{Cmd: wrapper.CmdRestart})
@@ -125,7 +133,7 @@ func TestSlowExec(t *testing.T) {
 				return st.RestartQueued && len(st.Generations) == 1 && st.Generations[0].State == "starting"
 			})
 
-			syscall.Kill(st.PID, syscall.SIGTERM)
+			syscall.Kill(zedrPID, syscall.SIGTERM)
 			waitStatus(t, ctl, "zedr-run stopping", func(st wrapper.Status) bool { return st.Stopping })
 			z.waitLog(`msg="stopping generation" gen=1 `)
 		})
