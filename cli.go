@@ -241,14 +241,19 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 var signals = make(chan os.Signal, 16)
 
 // handledSignals are caught by zedr-run: TERM and INT stop it, USR2
-// restarts, the others are forwarded to the child. SIGPIPE is caught so that
-// a closed stdout does not kill zedr-run. Never SIGCHLD (the reaper's) or
-// SIGURG (the Go runtime's).
+// restarts, the others are forwarded to the child. Never SIGCHLD (the
+// reaper's) or SIGURG (the Go runtime's), nor SIGPIPE (see selfSignals).
 var handledSignals = []os.Signal{
 	unix.SIGTERM, unix.SIGINT, unix.SIGUSR2,
 	unix.SIGHUP, unix.SIGUSR1, unix.SIGQUIT, unix.SIGWINCH, unix.SIGALRM, unix.SIGPWR,
-	unix.SIGPIPE,
 }
+
+// selfSignals catches SIGPIPE, which zedr-run raises on itself each time it
+// writes to a stdout or stderr whose reader went away: caught, so that it
+// does not kill zedr-run, and dropped (nobody reads this channel), so that
+// it is not forwarded to the child as a signal someone sent. Ignoring it
+// instead (SIG_IGN) would pass on to every child as ignored.
+var selfSignals = make(chan os.Signal, 1)
 
 // configure turns the flags into the supervisor's config and the socket specs.
 func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact.Spec, *slog.Logger, error) {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,4 +159,64 @@ func TestUnreadLogPipe(t *testing.T) {
 			t.Errorf("zedr-run exited %d, want 0 (the child stopped gracefully)", code)
 		}
 	})
+}
+
+// TestClosedLogNoSIGPIPE: when the reader of zedr-run's log goes away, each
+// log write raises SIGPIPE in zedr-run itself. zedr-run neither dies of it
+// nor passes it on: the children see no SIGPIPE. (Each child notes the
+// signals it gets; it handles a pending SIGPIPE before SIGTERM, the stop
+// signal, after which it exits.)
+func TestClosedLogNoSIGPIPE(t *testing.T) {
+	dir := t.TempDir()
+	ctl := filepath.Join(dir, "control.sock")
+	marks := filepath.Join(dir, "signals")
+	child := filepath.Join(dir, "child")
+	writeScript(t, child, `trap 'echo PIPE-$ZEDR_GENERATION >> `+marks+`' PIPE
+trap 'echo TERM-$ZEDR_GENERATION >> `+marks+`; exit 0' TERM
+while :; do sleep 1 & wait $!; done`)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := execZedr("--control", ctl, "--ready", "delay:50ms", "--no-watch", "--", child)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	waitStatus(t, ctl, "generation 1 serving", func(st wrapper.Status) bool { return readyWorkers(st, 0) == 1 })
+	r.Close() // the log reader goes away: every log line from now on fails
+	for range 2 {
+		resp, err := askControl(ctl, wrapper.ControlRequest{Cmd: wrapper.CmdRestart, Wait: true})
+		if err != nil || !resp.OK {
+			t.Fatalf("restart: %+v, %v", resp, err)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(waitLimit):
+		t.Fatalf("zedr-run did not exit within %v", waitLimit)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("zedr-run ended with %v, want exit 0", cmd.ProcessState)
+	}
+	b, err := os.ReadFile(marks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(string(b))
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"TERM-1", "TERM-2", "TERM-3"}) {
+		t.Errorf("the children got the signals %q, want only their stop signal: TERM-1 TERM-2 TERM-3", got)
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"zedr-run/internal/logbuf"
 	"zedr-run/reexec"
 	"zedr-run/wrapper"
@@ -43,6 +45,7 @@ func main() {
 	// started must not be killed by a SIGTERM or SIGUSR2 that arrives before
 	// it has set itself up; they wait in the channel.
 	signal.Notify(signals, handledSignals...)
+	signal.Notify(selfSignals, unix.SIGPIPE)
 	// zedr-run's own log, and its last word, go through a bounded queue:
 	// a stderr that nobody reads must never stop the supervision.
 	logs := logbuf.New(os.Stderr, logbuf.DefaultSize)
