@@ -98,6 +98,10 @@ func (s *supervisor) startFailed(g *generation, err error) {
 	if g.n == 1 {
 		s.startErr = err
 		s.stopping = true
+		for _, w := range s.queuedWaiters {
+			w <- err
+		}
+		s.queuedWaiters, s.queued = nil, false
 		return
 	}
 	s.afterFailure()
