@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/logbuf"
 	"zedr-run/socketact"
 	"zedr-run/wrapper"
 )
@@ -59,7 +60,9 @@ EXAMPLES:
    kill -USR2 $(pidof zedr-run)           # restart with zero downtime
    ZEDR_LISTEN='tcp::80;tcp::443' zedr-run -- /usr/local/bin/server`
 
-func newApp(stderr io.Writer) *cli.App {
+// newApp builds the command line: help and usage go to stderr, the log of
+// a running zedr-run to logs.
+func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 	return &cli.App{
 		Name:                   "zedr-run",
 		Usage:                  "restart network services with zero downtime, without changing them",
@@ -93,7 +96,7 @@ func newApp(stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "fdstore", EnvVars: []string{"ZEDR_FDSTORE"},
 				Usage: "also keep the sockets in systemd's file descriptor store (the unit needs FileDescriptorStoreMax=), so that they survive a restart or crash of zedr-run itself"},
 			&cli.IntFlag{Name: "workers", EnvVars: []string{"ZEDR_WORKERS"}, Value: 1,
-				Usage: "run `N` children per generation on the same sockets, each with ZEDR_WORKER=0..N-1"},
+				Usage: fmt.Sprintf("run `N` children per generation on the same sockets, each with ZEDR_WORKER=0..N-1 (at most %d)", wrapper.MaxWorkers)},
 			&cli.StringFlag{Name: "rollout", EnvVars: []string{"ZEDR_ROLLOUT"}, Value: wrapper.DefaultRollout,
 				Usage: "how a restart replaces the workers: rolling (one at a time, capacity never below N) or all (N new, then stop the N old)"},
 			&cli.StringFlag{Name: "user", EnvVars: []string{"ZEDR_USER"},
@@ -111,15 +114,16 @@ func newApp(stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
 		}, watchFlags...),
-		Action: func(c *cli.Context) error { return serve(c, stderr) },
+		Action: func(c *cli.Context) error { return serve(c, logs) },
 	}
 }
 
 // run is zedr-run's whole life: parse the command line, open the sockets,
 // supervise the command. It returns childExit with the child's status, a
 // usageError for a bad command line, or another error for a startup failure.
-func run(ctx context.Context, args []string) error {
-	app := newApp(os.Stderr)
+// zedr-run's log goes to logs.
+func run(ctx context.Context, args []string, logs *logbuf.Writer) error {
+	app := newApp(os.Stderr, logs)
 	// Only zedr-run's first argument can name a control command: after
 	// options or "--", "status" is the child's name.
 	if len(args) > 1 && isControlCommand(args[1]) {
@@ -128,7 +132,7 @@ func run(ctx context.Context, args []string) error {
 	return app.RunContext(ctx, args)
 }
 
-func serve(c *cli.Context, stderr io.Writer) error {
+func serve(c *cli.Context, logs *logbuf.Writer) error {
 	command := c.Args().Slice()
 	if len(command) == 0 {
 		if c.NArg() == 0 && c.NumFlags() == 0 {
@@ -136,7 +140,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		}
 		return usagef("no command given: zedr-run [options] -- COMMAND [ARG...]")
 	}
-	cfg, specs, logger, err := configure(c, stderr)
+	cfg, specs, logger, err := configure(c, logs)
 	if err != nil {
 		return err
 	}
@@ -241,23 +245,33 @@ func serve(c *cli.Context, stderr io.Writer) error {
 var signals = make(chan os.Signal, 16)
 
 // handledSignals are caught by zedr-run: TERM and INT stop it, USR2
-// restarts, the others are forwarded to the child. SIGPIPE is caught so that
-// a closed stdout does not kill zedr-run. Never SIGCHLD (the reaper's) or
-// SIGURG (the Go runtime's).
+// restarts, the others are forwarded to the child. Never SIGCHLD (the
+// reaper's) or SIGURG (the Go runtime's), nor SIGPIPE (see selfSignals).
 var handledSignals = []os.Signal{
 	unix.SIGTERM, unix.SIGINT, unix.SIGUSR2,
 	unix.SIGHUP, unix.SIGUSR1, unix.SIGQUIT, unix.SIGWINCH, unix.SIGALRM, unix.SIGPWR,
-	unix.SIGPIPE,
 }
 
+// selfSignals catches SIGPIPE, which zedr-run raises on itself each time it
+// writes to a stdout or stderr whose reader went away: caught, so that it
+// does not kill zedr-run, and dropped (nobody reads this channel), so that
+// it is not forwarded to the child as a signal someone sent. Ignoring it
+// instead (SIG_IGN) would pass on to every child as ignored.
+var selfSignals = make(chan os.Signal, 1)
+
 // configure turns the flags into the supervisor's config and the socket specs.
-func configure(c *cli.Context, stderr io.Writer) (wrapper.Config, []socketact.Spec, *slog.Logger, error) {
+func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact.Spec, *slog.Logger, error) {
 	var cfg wrapper.Config
-	logger, err := newLogger(stderr, c.String("log-level"), c.String("log-format"))
+	logger, err := newLogger(logs, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return cfg, nil, nil, err
 	}
+	logs.OnDrop(func(n uint64) {
+		logger.Warn(fmt.Sprintf("dropped %d log lines", n), "dropped_total", logs.Dropped(),
+			"why", "zedr-run's log output (stderr) was not read fast enough")
+	})
 	cfg.Logger = logger
+	cfg.FlushLog = func() { logs.Flush(logFlushTimeout) }
 
 	var specs []socketact.Spec
 	for _, v := range c.StringSlice("listen") {

@@ -46,6 +46,9 @@ func TestBadInput(t *testing.T) {
 		{"fdstore without a manager", []string{"--fdstore", "--listen", "tcp:127.0.0.1:0", "--", "true"}, 2, "--fdstore needs a service manager: NOTIFY_SOCKET is not set"},
 		{"bad log level", []string{"--log-level", "loud", "--", "true"}, 2, `bad --log-level "loud"`},
 		{"zero workers", []string{"--workers", "0", "--", "true"}, 2, "bad --workers 0: must be 1 or more"},
+		// A command that does not exist: a zedr-run without the bound fails
+		// on it (exit 1) instead of forking thousands of workers.
+		{"too many workers", []string{"--workers", "10000", "--", "/no/such/server"}, 2, "bad --workers 10000: at most 1024"},
 		{"bad rollout", []string{"--rollout", "sometimes", "--", "true"}, 2, `bad --rollout "sometimes": want rolling or all`},
 		{"unknown user", []string{"--user", "no-such-user-zedr", "--", "true"}, 2, `user "no-such-user-zedr": no such user or group`},
 		{"unknown group", []string{"--user", "nobody:no-such-group-zedr", "--", "true"}, 2, `group "no-such-group-zedr": no such user or group`},
@@ -100,7 +103,7 @@ func TestHelp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("zedr-run --help: %v\n%s", err, out)
 	}
-	for _, want := range []string{"zedr-run [options] -- COMMAND", "--listen", "ZEDR_LISTEN", "EXAMPLES", "SIGUSR2", "--ready"} {
+	for _, want := range []string{"zedr-run [options] -- COMMAND", "--listen", "ZEDR_LISTEN", "EXAMPLES", "SIGUSR2", "--ready", "(at most 1024)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help does not mention %q", want)
 		}

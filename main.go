@@ -7,10 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/logbuf"
 	"zedr-run/reexec"
 	"zedr-run/wrapper"
 )
@@ -20,6 +25,11 @@ const (
 	exitStartup = 1 // a socket or the first child could not be started
 	exitUsage   = 2 // bad command line
 )
+
+// logFlushTimeout bounds how long zedr-run waits, when it exits or execs
+// itself, for its queued log lines to be written: an output that nobody
+// reads must not keep it from exiting.
+const logFlushTimeout = 2 * time.Second
 
 // The main thread is zedr-run's spawner: every child is forked from it, so
 // that the children's parent-death signal is tied to a thread that lives as
@@ -35,9 +45,15 @@ func main() {
 	// started must not be killed by a SIGTERM or SIGUSR2 that arrives before
 	// it has set itself up; they wait in the channel.
 	signal.Notify(signals, handledSignals...)
+	signal.Notify(selfSignals, unix.SIGPIPE)
+	// zedr-run's own log, and its last word, go through a bounded queue:
+	// a stderr that nobody reads must never stop the supervision.
+	logs := logbuf.New(os.Stderr, logbuf.DefaultSize)
 	go func() {
-		err := run(context.Background(), os.Args)
-		os.Exit(exitCodeOf(err))
+		err := run(context.Background(), os.Args, logs)
+		code := exitCodeOf(logs, err)
+		logs.Close(logFlushTimeout)
+		os.Exit(code)
 	}()
 	wrapper.ServeSpawns()
 }
@@ -55,7 +71,9 @@ type childExit int
 
 func (c childExit) Error() string { return fmt.Sprintf("child exited with code %d", int(c)) }
 
-func exitCodeOf(err error) int {
+// exitCodeOf maps err to zedr-run's exit code and says what went wrong on
+// stderr.
+func exitCodeOf(stderr io.Writer, err error) int {
 	var code childExit
 	var usage usageError
 	switch {
@@ -64,9 +82,9 @@ func exitCodeOf(err error) int {
 	case errors.As(err, &code):
 		return int(code)
 	case errors.As(err, &usage):
-		fmt.Fprintf(os.Stderr, "zedr-run: %v\nRun 'zedr-run --help' for usage.\n", err)
+		fmt.Fprintf(stderr, "zedr-run: %v\nRun 'zedr-run --help' for usage.\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(os.Stderr, "zedr-run: %v\n", err)
+	fmt.Fprintf(stderr, "zedr-run: %v\n", err)
 	return exitStartup
 }

@@ -15,6 +15,9 @@ func configureWorkers(c *cli.Context, cfg *wrapper.Config) error {
 	if cfg.Workers < 1 {
 		return usagef("bad --workers %d: must be 1 or more", cfg.Workers)
 	}
+	if cfg.Workers > wrapper.MaxWorkers {
+		return usagef("bad --workers %d: at most %d workers per generation (each is a process, and a --rollout all restart runs twice as many)", cfg.Workers, wrapper.MaxWorkers)
+	}
 	switch cfg.Rollout = c.String("rollout"); cfg.Rollout {
 	case wrapper.RolloutRolling, wrapper.RolloutAll:
 	default:

@@ -1,67 +1,102 @@
 package wrapper
 
 import (
-	"os"
-	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
 // A main process's exit and the sd_notify messages its generation sent just
-// before it reach the loop by two ways (the reaper, the notify socket) and
-// may arrive in either order: a child that starts its daemon, says
-// MAINPID= and exits would look like a child that died before ready. Like
-// systemd, which reads notifications before SIGCHLD, zedr-run handles such
-// an exit only once it has read everything sent before it: it sends itself a
-// barrier through the notify socket, which delivers datagrams in order.
+// before it reach zedr-run by two ways, the reaper and the notify socket,
+// and must reach the loop in the order they happened: a child that starts
+// its daemon, says MAINPID= and exits would otherwise look like a child that
+// died before ready. systemd reads its notifications before it handles
+// SIGCHLD for the same reason.
+//
+// What makes an order possible: sendto() on a unix datagram socket queues
+// the datagram on the receiving socket before it returns, so every message a
+// process sent is in the notify socket's queue (or already read) by the
+// time it has exited, and so by the time wait4() returns its status.
+//
+// How the order is kept, without the loop waiting for anything: the notify
+// reader and the reaper take turns under one lock (intake.mu), and post what
+// they have while they hold it. The notify reader reads without blocking,
+// under the lock, only when the socket is readable; the reaper, after
+// wait4() returned some exits, takes the lock, reads (without blocking) and
+// posts every datagram still queued, and only then posts the exits. Every
+// message sent before an exit is therefore posted before it, and the loop
+// handles events in the order they were posted. Posting may block while the
+// loop is busy, but only these goroutines wait, never the loop, which takes
+// no lock here.
+//
+// The earlier way, a "barrier" datagram the loop sent itself through the
+// notify socket, blocked the loop: the socket's queue holds only
+// net.unix.max_dgram_qlen datagrams (10 by default), and with a hundred
+// children exiting at once the queue was full while the notify reader
+// waited for the loop to take its event, and the loop waited in sendto()
+// for the reader. Sending the barrier without blocking would need a
+// fallback for a full queue, and every fallback either waits or breaks the
+// order; the lock needs neither.
+type intake struct {
+	mu     sync.Mutex
+	notify *notifySocket
+	post   func(any)
+}
 
-const barrierKey = "ZEDR_BARRIER"
-
-// afterNotifications runs fn once every notification sent so far has been
-// handled, or at once if the barrier cannot be sent.
-func (s *supervisor) afterNotifications(fn func()) {
-	if s.barrierFD == 0 {
-		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			fn()
-			return
-		}
-		s.barrierFD = fd
-		s.barriers = map[int]func(){}
-	}
-	s.nextBarrier++
-	id := s.nextBarrier
-	msg := []byte(barrierKey + "=" + strconv.Itoa(id))
-	if err := unix.Sendto(s.barrierFD, msg, 0, &unix.SockaddrUnix{Name: s.notify.path}); err != nil {
-		fn()
+// serveNotify reads the notify socket until it is closed. It returns when
+// the socket is closed.
+func (in *intake) serveNotify() {
+	raw, err := in.notify.conn.SyscallConn()
+	if err != nil {
 		return
 	}
-	s.barriers[id] = fn
-}
-
-// onBarrier runs what waited for barrier m, if m is one of ours.
-func (s *supervisor) onBarrier(m notifyMessage) bool {
-	v, ok := m.fields[barrierKey]
-	if !ok || m.pid != os.Getpid() {
-		return false
-	}
-	id, _ := strconv.Atoi(v)
-	if fn := s.barriers[id]; fn != nil {
-		delete(s.barriers, id)
-		fn()
-		s.sweep()
-	}
-	return true
-}
-
-// flushBarriers runs everything still waiting for a barrier, in order, as a
-// reexec must before it hands the state over.
-func (s *supervisor) flushBarriers() {
-	for id := 1; id <= s.nextBarrier; id++ {
-		if fn := s.barriers[id]; fn != nil {
-			delete(s.barriers, id)
-			fn()
+	for {
+		// Read calls the function again each time the socket becomes
+		// readable, for as long as it returns false.
+		var fatal error
+		err := raw.Read(func(fd uintptr) bool {
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			if err := in.drain(int(fd)); err != unix.EAGAIN {
+				fatal = err
+				return true
+			}
+			return false
+		})
+		if err != nil || fatal != nil {
+			return
 		}
 	}
-	s.sweep()
+}
+
+// postExits posts the exits the reaper collected, after every notify
+// message sent before them.
+func (in *intake) postExits(exits []exit) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if raw, err := in.notify.conn.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { in.drain(int(fd)) })
+	}
+	for _, e := range exits {
+		in.post(e)
+	}
+}
+
+// drain posts every datagram waiting on the notify socket, from an
+// accepted sender, without blocking. It returns why it stopped: EAGAIN
+// once the queue is empty. The caller holds in.mu.
+func (in *intake) drain(fd int) error {
+	n := in.notify
+	for {
+		nr, noob, _, _, err := unix.Recvmsg(fd, n.buf, n.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if m, ok := n.message(n.buf[:nr], n.oob[:noob]); ok {
+			in.post(m)
+		}
+	}
 }

@@ -32,6 +32,13 @@ const (
 	DefaultBackoffMax   = 10 * time.Second
 	DefaultBackoffReset = 10 * time.Second
 
+	// MaxWorkers bounds Workers (--workers). 1024 is more than one worker
+	// per CPU thread on the largest common machines, which is what prefork
+	// servers run; beyond it, a slip such as --workers 10000 would fork that
+	// many processes at once (twice as many during a --rollout all restart)
+	// and exhaust the machine's pids and memory before anyone notices.
+	MaxWorkers = 1024
+
 	// DefaultProbeInterval is the pause between two runs of an exec: readiness
 	// probe that has not yet succeeded.
 	DefaultProbeInterval = 250 * time.Millisecond
@@ -78,12 +85,15 @@ type Config struct {
 	Check string
 
 	Logger *slog.Logger
+	// FlushLog, if not nil, writes out the log lines Logger still queues,
+	// waiting a bounded time; zedr-run calls it before it execs itself.
+	FlushLog func()
 
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
 	// service manager, or "". The children never see it.
 	OuterNotify string
 	// Workers is how many children of each generation share the sockets,
-	// each with ZEDR_WORKER=<0..Workers-1>; 0 means 1.
+	// each with ZEDR_WORKER=<0..Workers-1>; 0 means 1, at most MaxWorkers.
 	Workers int
 	// Rollout says how a restart replaces the workers: RolloutRolling or
 	// RolloutAll; "" means DefaultRollout.

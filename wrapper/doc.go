@@ -12,6 +12,16 @@
 //     ready in time is killed and the serving one is left alone.
 //   - One goroutine (the loop in supervisor.go) owns all state; every other
 //     goroutine only sends it events.
+//   - The loop never waits for anything but its next event, and never for
+//     something that waits for the loop: a shim's report that it exec'd the
+//     command comes as an event (awaitExec, exec_event.go); exits are kept
+//     after the notifications sent before them by the reaper and the notify
+//     reader themselves (intake, barrier_linux.go), with no message the loop
+//     sends itself; Config.Logger is expected not to block (main writes
+//     through a bounded queue, internal/logbuf). What it still does inline
+//     is bounded by the kernel, not by other goroutines: forking a shim, a
+//     signal, a write to the guardian's pipe or the service manager's
+//     socket.
 //   - One owner of wait(): the reaper collects every child with wait4(-1), so
 //     nothing in zedr-run may use os/exec's Wait. Processes are started by the
 //     spawner, on one locked OS thread that lives as long as zedr-run, so the

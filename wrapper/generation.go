@@ -42,6 +42,9 @@ type worker struct {
 	status        syscall.WaitStatus // of the main process, once mainExited
 	statusUnknown bool               // another process reaped the main process
 
+	execPending    bool                // the shim has not yet said whether it exec'd the command
+	exitBeforeExec *syscall.WaitStatus // the shim's exit, reaped before its report came
+
 	readyTimer *time.Timer // ready timeout
 	delayTimer *time.Timer // delay: readiness
 	probeTimer *time.Timer // next exec: probe

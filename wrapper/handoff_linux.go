@@ -222,6 +222,9 @@ func (s *supervisor) execSelf(r reexecRequest) {
 	case <-r.written:
 	case <-time.After(2 * time.Second):
 	}
+	if s.cfg.FlushLog != nil {
+		s.cfg.FlushLog() // the queued lines would be lost with the exec
+	}
 	err = execFromSpawner(s.cfg.SelfPath, os.Args, env)
 	setCloexec(fds, true)
 	s.log.Error("reexec: exec failed; zedr-run carries on as it is", "path", s.cfg.SelfPath, "err", err)
@@ -238,7 +241,7 @@ func (s *supervisor) execSelf(r reexecRequest) {
 // handoff builds the state and lists the descriptors the next zedr-run
 // needs. Running exec: probes are killed: the next one starts its own.
 func (s *supervisor) handoff() (*Handoff, []int, error) {
-	s.flushBarriers()
+	s.settleExecs()
 	h := &Handoff{Version: reexec.HandoffVersion, Started: s.hist.started, NextGen: s.nextGen, Queued: s.queued, Backoff: s.backoff, ControlFD: -1}
 	var fds []int
 	for _, sock := range s.cfg.Sockets {
@@ -408,6 +411,7 @@ func restoreNotify(h *Handoff, uids ...int) (*notifySocket, error) {
 		return nil, fmt.Errorf("notify socket handed over: not a unix socket")
 	}
 	n := &notifySocket{conn: conn, dir: h.Notify.Dir, path: h.Notify.Path, uids: map[uint32]bool{uint32(os.Getuid()): true, 0: true}}
+	n.buffers()
 	for _, uid := range uids {
 		n.uids[uint32(uid)] = true
 	}

@@ -2,7 +2,7 @@ package wrapper
 
 import (
 	"errors"
-	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -10,66 +10,40 @@ import (
 	"zedr-run/reexec"
 )
 
-// receiveListener reads the shim's first message on the status channel: the
-// seccomp listener (then it starts serving it and returns "" and no error),
-// or the shim's error message.
-func (s *supervisor) receiveListener(fd, gen, pid int) (string, error) {
-	if err := waitReadable(fd); err != nil {
-		return "", err
-	}
+// receiveListener reads the shim's first message on the status channel,
+// on awaitExec's goroutine: the seccomp listener (then it starts serving it
+// and returns nil), or the shim's error message.
+func (s *supervisor) receiveListener(status *os.File, gen, pid int) error {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
-	for {
-		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("status channel: %w", err)
-		}
-		listener := -1
-		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, m := range cmsgs {
-				if fds, err := unix.ParseUnixRights(&m); err == nil {
-					for _, f := range fds {
-						if listener < 0 {
-							listener = f
-						} else {
-							unix.Close(f)
-						}
+	n, oobn, err := recvStatus(status, buf, oob)
+	if err != nil {
+		return err
+	}
+	listener := -1
+	if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range cmsgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil {
+				for _, f := range fds {
+					if listener < 0 {
+						listener = f
+					} else {
+						unix.Close(f)
 					}
 				}
 			}
 		}
-		switch {
-		case listener >= 0 && reexec.IsListenerMessage(buf[:n]):
-			go s.intercept.serve(listener, gen, pid)
-			return "", nil
-		case listener >= 0:
-			unix.Close(listener)
-		case n == 0:
-			return "", errors.New("the shim exec'd the command without the seccomp filter")
-		}
-		return string(buf[:n]), nil
 	}
-}
-
-// waitReadable waits up to execTimeout for the shim to write.
-func waitReadable(fd int) error {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, int(execTimeout.Milliseconds()))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("status channel: %w", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("no word from the shim in %v", execTimeout)
-		}
+	switch {
+	case listener >= 0 && reexec.IsListenerMessage(buf[:n]):
+		go s.intercept.serve(listener, gen, pid)
 		return nil
+	case listener >= 0:
+		unix.Close(listener)
+	case n == 0:
+		return errors.New("the shim exec'd the command without the seccomp filter")
 	}
+	return errors.New(string(buf[:n]))
 }
 
 // onListen: with --ready listen, a worker is ready once it has taken every

@@ -20,6 +20,8 @@ type notifySocket struct {
 	dir  string
 	path string
 	uids map[uint32]bool // senders accepted, besides root
+
+	buf, oob []byte // for reading a datagram; only intake, under its lock
 }
 
 // notifyMessage is one datagram a child sent.
@@ -64,28 +66,22 @@ func listenNotify(parent string, uids ...int) (*notifySocket, error) {
 		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", path, err)
 	}
 	n := &notifySocket{conn: conn, dir: dir, path: path, uids: map[uint32]bool{uint32(os.Getuid()): true, 0: true}}
+	n.buffers()
 	for _, uid := range uids {
 		n.uids[uint32(uid)] = true
 	}
 	return n, nil
 }
 
-// serve reads messages until the socket is closed, passing each one from an
-// accepted sender to post.
-func (n *notifySocket) serve(post func(notifyMessage)) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
-	for {
-		nr, noob, _, _, err := n.conn.ReadMsgUnix(buf, oob)
-		if err != nil {
-			return
-		}
-		cred := senderOf(oob[:noob])
-		if cred == nil || !n.uids[cred.Uid] {
-			continue
-		}
-		post(notifyMessage{pid: int(cred.Pid), fields: parseNotify(string(buf[:nr]))})
+// message makes a notifyMessage of a datagram and its control data, if its
+// sender is one zedr-run accepts. The datagrams are read by intake (see
+// barrier_linux.go), which keeps them in order with the exits.
+func (n *notifySocket) message(b, oob []byte) (notifyMessage, bool) {
+	cred := senderOf(oob)
+	if cred == nil || !n.uids[cred.Uid] {
+		return notifyMessage{}, false
 	}
+	return notifyMessage{pid: int(cred.Pid), fields: parseNotify(string(b))}, true
 }
 
 func (n *notifySocket) Close() error {
@@ -94,6 +90,13 @@ func (n *notifySocket) Close() error {
 		os.RemoveAll(n.dir)
 	}
 	return err
+}
+
+// buffers allocates the read buffers: a datagram is read whole up to 4096
+// bytes (longer ones are cut), with room for the sender's credentials.
+func (n *notifySocket) buffers() {
+	n.buf = make([]byte, 4096)
+	n.oob = make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 }
 
 func senderOf(oob []byte) *unix.Ucred {

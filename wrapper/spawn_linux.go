@@ -108,12 +108,14 @@ type exit struct {
 }
 
 // reap collects every child of zedr-run, its own and orphans reparented to
-// it, and hands each to post. It returns when done is closed.
-func reap(done <-chan struct{}, post func(exit)) {
+// it, and hands them to post, a batch at a time. It returns when done is
+// closed.
+func reap(done <-chan struct{}, post func([]exit)) {
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, unix.SIGCHLD)
 	defer signal.Stop(sigchld)
 	for {
+		var exits []exit
 		for {
 			var ws syscall.WaitStatus
 			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
@@ -123,7 +125,10 @@ func reap(done <-chan struct{}, post func(exit)) {
 			if pid <= 0 || err != nil {
 				break
 			}
-			post(exit{pid, ws})
+			exits = append(exits, exit{pid, ws})
+		}
+		if len(exits) > 0 {
+			post(exits)
 		}
 		select {
 		case <-sigchld:

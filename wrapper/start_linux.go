@@ -3,6 +3,7 @@ package wrapper
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -29,28 +30,38 @@ type StartError struct {
 func (e *StartError) Error() string { return fmt.Sprintf("start %s: %v", e.Command, e.Err) }
 func (e *StartError) Unwrap() error { return e.Err }
 
-// startChild starts worker slot of generation n through the shim and
-// returns its pid once the command has been exec'd.
-func (s *supervisor) startChild(n, slot int) (int, error) {
+// startChild starts worker slot of generation n through the shim. It
+// returns the shim's pid and zedr-run's end of the status channel, on which
+// the shim reports whether it exec'd the command: awaitExec reads it, off
+// the loop. An error means that no process was started.
+func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 	name := s.cfg.Command[0]
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return 0, &StartError{name, err}
+		return 0, nil, &StartError{name, err}
 	}
 	// The status channel: the shim writes why execve failed, or closes it
 	// (close-on-exec) when execve succeeded.
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, &StartError{name, fmt.Errorf("status channel: %w", err)}
+		return 0, nil, &StartError{name, fmt.Errorf("status channel: %w", err)}
 	}
 	ours, theirs := pair[0], pair[1]
-	defer unix.Close(ours)
+	// Non-blocking on our side only, for the runtime's poller (os.NewFile).
+	if err := unix.SetNonblock(ours, true); err != nil {
+		unix.Close(ours)
+		unix.Close(theirs)
+		return 0, nil, &StartError{name, fmt.Errorf("status channel: %w", err)}
+	}
+	status := os.NewFile(uintptr(ours), "status channel")
 
 	files := []uintptr{0, 1, 2}
 	var intercept reexec.Intercept
 	if s.cfg.InterceptBind {
 		if err := s.startIntercepting(); err != nil {
-			return 0, &StartError{name, err}
+			status.Close()
+			unix.Close(theirs)
+			return 0, nil, &StartError{name, err}
 		}
 		intercept = s.intercept.shimIntercept()
 	} else {
@@ -78,55 +89,74 @@ func (s *supervisor) startChild(n, slot int) (int, error) {
 	})
 	unix.Close(theirs)
 	if err != nil {
-		return 0, &StartError{name, err}
+		status.Close()
+		return 0, nil, &StartError{name, err}
 	}
-	msg, err := "", error(nil)
-	if s.cfg.InterceptBind {
-		msg, err = s.receiveListener(ours, n, pid)
-	}
-	if err == nil && msg == "" {
-		msg, err = readStatus(ours)
-	}
-	if err != nil || msg != "" {
-		if err == nil {
-			err = errors.New(msg)
-		}
-		// The shim exits by itself after reporting; make sure of it.
-		unix.Kill(pid, unix.SIGKILL)
-		return pid, &StartError{name, err}
-	}
-	return pid, nil
+	return pid, status, nil
 }
 
-// readStatus waits for the shim's report: "" once execve succeeded, or the
-// shim's error message.
-func readStatus(fd int) (string, error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	deadline := time.Now().Add(execTimeout)
-	for {
-		n, err := unix.Poll(fds, int(time.Until(deadline).Milliseconds()))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("status channel: %w", err)
-		}
-		if n == 0 {
-			return "", fmt.Errorf("no word from the shim in %v", execTimeout)
-		}
-		break
+// execEvent is the shim's report for worker w: nil once it exec'd the
+// command, or a *StartError.
+type execEvent struct {
+	w   *worker
+	err error
+}
+
+// awaitExec runs on its own goroutine for each worker started: it reads
+// what the shim of worker w (process pid of generation gen) reports on the
+// status channel, and posts it as an execEvent. It touches no state of the
+// loop's: w only travels with the event.
+func (s *supervisor) awaitExec(w *worker, status *os.File, gen, pid int) {
+	defer status.Close()
+	status.SetReadDeadline(time.Now().Add(execTimeout))
+	var err error
+	if s.cfg.InterceptBind {
+		err = s.receiveListener(status, gen, pid)
 	}
+	if err == nil {
+		err = readStatus(status)
+	}
+	if err != nil {
+		err = &StartError{s.cfg.Command[0], err}
+	}
+	s.post(execEvent{w: w, err: err})
+}
+
+// readStatus waits for the shim's report: nil once execve succeeded (the
+// channel closed), or the shim's error message.
+func readStatus(status *os.File) error {
 	buf := make([]byte, 4096)
-	for {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("status channel: %w", err)
-		}
-		return string(buf[:n]), nil
+	n, _, err := recvStatus(status, buf, nil)
+	switch {
+	case err != nil:
+		return err
+	case n > 0:
+		return errors.New(string(buf[:n]))
 	}
+	return nil
+}
+
+// recvStatus receives one message from the status channel, waiting until
+// its read deadline. n == 0 means the shim's end was closed.
+func recvStatus(status *os.File, buf, oob []byte) (n, oobn int, err error) {
+	raw, err := status.SyscallConn()
+	if err != nil {
+		return 0, 0, fmt.Errorf("status channel: %w", err)
+	}
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, 0, fmt.Errorf("no word from the shim in %v", execTimeout)
+	case err != nil:
+		return 0, 0, fmt.Errorf("status channel: %w", err)
+	case rerr != nil:
+		return 0, 0, fmt.Errorf("status channel: %w", rerr)
+	}
+	return n, oobn, nil
 }
 
 // startProbe runs an exec: readiness probe for worker w through /bin/sh,

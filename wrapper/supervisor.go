@@ -63,14 +63,11 @@ type supervisor struct {
 
 	stopping bool
 	exitNow  bool                // a second stop signal: exit without waiting for the generations
+	startErr error               // generation 1 could not be started: Run returns it
 	final    *worker             // whose status zedr-run exits with
 	lastExit *syscall.WaitStatus // of the last main process that ended on its own
 
 	hist history // for Status
-
-	barrierFD   int            // sends barriers (see afterNotifications)
-	barriers    map[int]func() // what waits for each barrier
-	nextBarrier int
 
 	ctl      *controlServer // nil without a control socket
 	selfTest *selfTest      // the new binary's check before a reexec, or nil
@@ -85,6 +82,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	cfg.setDefaults()
 	if len(cfg.Command) == 0 {
 		return 0, errors.New("no command to run")
+	}
+	if cfg.Workers > MaxWorkers {
+		return 0, fmt.Errorf("workers %d: more than MaxWorkers (%d); run fewer workers", cfg.Workers, MaxWorkers)
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
@@ -138,8 +138,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return 0, err
 	}
 	defer s.contain.close()
-	go reap(s.done, func(e exit) { s.post(e) })
-	go notify.serve(func(m notifyMessage) { s.post(m) })
+	// The reaper and the notify reader post through one intake, which
+	// keeps a main process's exit after the messages it sent before it.
+	in := &intake{notify: notify, post: s.post}
+	go reap(s.done, in.postExits)
+	go in.serveNotify()
 
 	switch {
 	case cfg.Handoff != nil && cfg.Handoff.ControlFD >= 0:
@@ -163,7 +166,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	} else if err := s.start(firstStart); err != nil {
 		return 0, err
 	}
-	return s.loop(ctx), nil
+	return s.loop(ctx)
 }
 
 // post hands an event to the loop; after the loop has ended it drops it.
@@ -178,11 +181,18 @@ func (s *supervisor) after(d time.Duration, ev any) *time.Timer {
 	return time.AfterFunc(d, func() { s.post(ev) })
 }
 
-func (s *supervisor) loop(ctx context.Context) int {
+// loop is the supervisor's owner goroutine: it handles one event at a time
+// and never waits for anything but the next event. It returns the exit
+// code once zedr-run has stopped, or the error of a first generation that
+// could not be started, once its processes are reaped.
+func (s *supervisor) loop(ctx context.Context) (int, error) {
 	ctxDone := ctx.Done()
 	for {
 		if s.stopping && ((len(s.gens) == 0 && s.check == nil) || s.exitNow) {
-			return s.exitCode()
+			if s.startErr != nil {
+				return 0, s.startErr
+			}
+			return s.exitCode(), nil
 		}
 		select {
 		case <-ctxDone:
@@ -224,6 +234,8 @@ func (s *supervisor) loop(ctx context.Context) int {
 				s.onMainGone(ev)
 			case forceExit:
 				s.exitNow = true
+			case execEvent:
+				s.onExec(ev)
 			case backoffEvent:
 				s.backoffTimer = nil
 				if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {
@@ -581,7 +593,9 @@ func (s *supervisor) onExit(e exit) {
 				}
 				return
 			case w.mainPID:
-				s.afterNotifications(func() { s.onMainExit(w, e.status) })
+				if !s.exitBeforeExec(w, e.status) {
+					s.onMainExit(w, e.status)
+				}
 				return
 			case w.pid:
 				// The first process of a child that named another one its
@@ -702,9 +716,6 @@ func (s *supervisor) sweep() {
 }
 
 func (s *supervisor) onNotify(m notifyMessage) {
-	if s.onBarrier(m) {
-		return
-	}
 	w := s.workerOf(m.pid)
 	if w == nil {
 		s.log.Debug("notify message from a process of no generation", "pid", m.pid)

@@ -42,14 +42,7 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 			if len(g.workers) > 0 {
 				s.gens = append(s.gens, g) // to be reaped
 			}
-			s.abandon(g)
-			s.log.Error("generation failed to start", "gen", n, "pid", g.pid(), "why", why, "err", err)
-			s.hist.startFailed(n, why, err)
-			g.answer(err)
-			if n == 1 {
-				return err
-			}
-			s.afterFailure()
+			s.startFailed(g, err)
 			return err
 		}
 	}
@@ -69,35 +62,49 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 	return nil
 }
 
-// startWorker starts the worker of generation g for slot i and arms its
-// readiness. A worker whose process started but could not exec the command
-// stays in g, draining, to be reaped.
+// startWorker starts the worker of generation g for slot i, starting; the
+// shim's report (exec'd or not) comes later as an execEvent, and the ready
+// timeout runs from now. An error means no process was started.
 func (s *supervisor) startWorker(g *generation, i int) error {
-	pid, err := s.startChild(g.n, i)
-	if pid == 0 {
+	pid, status, err := s.startChild(g.n, i)
+	if err != nil {
 		return err
 	}
 	s.guard.add(pid)
-	w := &worker{g: g, slot: i, pid: pid, mainPID: pid, state: starting, started: time.Now()}
+	w := &worker{g: g, slot: i, pid: pid, mainPID: pid, state: starting, started: time.Now(), execPending: true}
 	g.workers = append(g.workers, w)
 	if g.firstPID == 0 {
 		g.firstPID = pid
 	}
-	if err != nil {
-		w.state = draining
-		return err
-	}
+	go s.awaitExec(w, status, g.n, pid)
 	if s.cfg.Workers > 1 {
 		s.log.Info("worker started", "gen", g.n, "worker", i, "pid", pid)
 	}
 	w.readyTimer = s.after(s.cfg.ReadyTimeout, timerEvent{w, timerReadyTimeout})
-	switch s.cfg.Ready.Kind {
-	case ReadyDelay:
-		w.delayTimer = s.after(s.cfg.Ready.Delay, timerEvent{w, timerReadyDelay})
-	case ReadyExec:
-		s.probe(w)
-	}
 	return nil
+}
+
+// startFailed gives up generation g, which could not be started: the
+// workers it has are killed, the waiters told. When it is generation 1,
+// zedr-run gives up: Run returns err once they are reaped.
+func (s *supervisor) startFailed(g *generation, err error) {
+	if g == s.pending {
+		s.pending = nil
+	}
+	s.abandon(g)
+	s.log.Error("generation failed to start", "gen", g.n, "pid", g.pid(), "why", g.why, "err", err)
+	s.hist.startFailed(g.n, g.why, err)
+	g.answer(err)
+	if g.n == 1 {
+		s.startErr = err
+		s.stopping = true
+		for _, w := range s.queuedWaiters {
+			w <- err
+		}
+		s.queuedWaiters, s.queued = nil, false
+		return
+	}
+	s.afterFailure()
 }
 
 // startNext starts the next worker of a rolling generation; one that

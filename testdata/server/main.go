@@ -23,8 +23,9 @@
 // Flags: -start-delay D waits D before serving (the sockets are held and
 // connections queue meanwhile; with -bind-late and -listen it binds only
 // after the delay, as most servers do after their setup); -notify sends READY=1 and STATUS=serving
-// after that, and STOPPING=1 when stopping; -drain D bounds the graceful
-// shutdown (default 10s); -mode is one of
+// after that, and STOPPING=1 when stopping; -status-lines N sends N long
+// STATUS= lines once serving (to flood zedr-run's log); -drain D bounds the
+// graceful shutdown (default 10s); -mode is one of
 //
 //	normal        serve (the default)
 //	exit          exit 3 right after the start delay, before serving: a broken binary
@@ -75,6 +76,7 @@ var (
 	mode       = flag.String("mode", "normal", "normal, exit, never-ready, ignore-term or crash-after=D")
 	bindLate   = flag.Bool("bind-late", false, "with -listen: bind after the start delay, not before")
 	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
+	chatter    = flag.Int("status-lines", 0, "once serving, send `N` long STATUS= lines on $NOTIFY_SOCKET (a chatty child: N lines in zedr-run's log)")
 	identity   string
 )
 
@@ -123,6 +125,9 @@ func main() {
 		if _, err := socketact.Notify("READY=1\nSTATUS=serving"); err != nil {
 			logf("%v", err)
 		}
+	}
+	for i := range *chatter {
+		socketact.Notify(fmt.Sprintf("STATUS=chatter %d of %d %s", i+1, *chatter, strings.Repeat("x", 400)))
 	}
 	var crash <-chan time.Time
 	if crashAfter > 0 {
