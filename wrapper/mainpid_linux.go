@@ -1,15 +1,14 @@
 package wrapper
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/contain"
 )
 
 // A child may name another process its main process with MAINPID= (a
@@ -67,23 +66,26 @@ type pidfd struct{ fd int }
 // processes, or an orphan zedr-run adopted (it is the subreaper) whose
 // environment still names w's generation and worker.
 func (s *supervisor) belongsTo(pid int, w *worker) error {
-	st, err := readProcStatus(pid)
+	st, err := contain.ReadStat(pid)
 	if err != nil {
 		return fmt.Errorf("no such process pid=%d", pid)
 	}
-	if st.zombie {
+	if st.State == 'Z' || st.State == 'X' {
 		return fmt.Errorf("pid=%d has exited", pid)
 	}
-	if c := s.cfg.Credential; c != nil && (st.ruid != int(c.Uid) || st.euid != int(c.Uid)) {
-		return fmt.Errorf("pid=%d runs as uid %d (effective %d), not as the children's uid %d", pid, st.ruid, st.euid, c.Uid)
+	if c := s.cfg.Credential; c != nil {
+		ruid, euid, err := contain.ReadUIDs(pid)
+		if err != nil {
+			return fmt.Errorf("pid=%d: %w", pid, err)
+		}
+		if ruid != int(c.Uid) || euid != int(c.Uid) {
+			return fmt.Errorf("pid=%d runs as uid %d (effective %d), not as the children's uid %d", pid, ruid, euid, c.Uid)
+		}
 	}
-	if s.workerOf(pid) == w {
-		return nil
+	if owner, _ := s.ownerOf(pid, os.Getpid()); owner != w {
+		return fmt.Errorf("pid=%d is not a process of generation %d worker %d", pid, w.g.n, w.slot)
 	}
-	if st.ppid == os.Getpid() && environHas(pid, "ZEDR_GENERATION="+strconv.Itoa(w.g.n), "ZEDR_WORKER="+strconv.Itoa(w.slot)) {
-		return nil
-	}
-	return fmt.Errorf("pid=%d is not a process of generation %d worker %d", pid, w.g.n, w.slot)
+	return nil
 }
 
 // closeMain lets go of w's pidfd, once w is forgotten or names another
@@ -162,67 +164,6 @@ func (w *worker) mainAlive() bool {
 	}
 	err := unix.Kill(w.mainPID, 0)
 	return err == nil || err == unix.EPERM
-}
-
-// procStatus is what belongsTo needs from /proc/PID/status.
-type procStatus struct {
-	ppid, ruid, euid int
-	zombie           bool
-}
-
-func readProcStatus(pid int) (procStatus, error) {
-	var st procStatus
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return st, err
-	}
-	seen := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		key, val, _ := strings.Cut(line, ":")
-		f := strings.Fields(val)
-		if len(f) == 0 {
-			continue
-		}
-		switch key {
-		case "State":
-			st.zombie = f[0] == "Z" || f[0] == "X"
-			seen++
-		case "PPid":
-			st.ppid, err = strconv.Atoi(f[0])
-			seen++
-		case "Uid":
-			if len(f) >= 2 {
-				st.ruid, _ = strconv.Atoi(f[0])
-				st.euid, err = strconv.Atoi(f[1])
-				seen++
-			}
-		}
-		if err != nil {
-			return st, fmt.Errorf("/proc/%d/status: %s: %w", pid, key, err)
-		}
-	}
-	if seen != 3 {
-		return st, fmt.Errorf("/proc/%d/status: unexpected format", pid)
-	}
-	return st, nil
-}
-
-// environHas reports whether every one of vars is in pid's environment.
-func environHas(pid int, vars ...string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return false
-	}
-	have := map[string]bool{}
-	for _, kv := range bytes.Split(b, []byte{0}) {
-		have[string(kv)] = true
-	}
-	for _, v := range vars {
-		if !have[v] {
-			return false
-		}
-	}
-	return true
 }
 
 // killGrace is how long zedr-run waits after SIGKILLing a generation at its

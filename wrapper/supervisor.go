@@ -716,7 +716,7 @@ func (s *supervisor) sweep() {
 }
 
 func (s *supervisor) onNotify(m notifyMessage) {
-	w := s.workerOf(m.pid)
+	w, _ := s.ownerOf(m.pid, os.Getpid())
 	if w == nil {
 		s.log.Debug("notify message from a process of no generation", "pid", m.pid)
 		return
@@ -734,35 +734,6 @@ func (s *supervisor) onNotify(m notifyMessage) {
 	if m.fields["READY"] == "1" && s.cfg.Ready.Kind == ReadyNotify {
 		s.onReady(w, "READY=1")
 	}
-}
-
-// workerOf finds the worker a process belongs to: by pid, by process
-// group, or by walking up its parents.
-func (s *supervisor) workerOf(pid int) *worker {
-	for range 32 {
-		for _, g := range s.gens {
-			for _, w := range g.workers {
-				if pid == w.pid || pid == w.mainPID {
-					return w
-				}
-			}
-		}
-		if pgid, err := unix.Getpgid(pid); err == nil {
-			for _, g := range s.gens {
-				for _, w := range g.workers {
-					if pgid == w.pid {
-						return w
-					}
-				}
-			}
-		}
-		ppid, err := parentOf(pid)
-		if err != nil || ppid <= 1 {
-			return nil
-		}
-		pid = ppid
-	}
-	return nil
 }
 
 func (s *supervisor) exitCode() int {

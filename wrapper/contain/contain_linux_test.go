@@ -201,3 +201,16 @@ func TestTree(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestParseUIDs(t *testing.T) {
+	ruid, euid, err := parseUIDs(7, []byte("Name:\tsleep\nUid:\t65534\t0\t0\t0\nGid:\t0\t0\t0\t0\n"))
+	if err != nil || ruid != 65534 || euid != 0 {
+		t.Errorf("parseUIDs = %d, %d, %v; want 65534, 0", ruid, euid, err)
+	}
+	if _, _, err := parseUIDs(7, []byte("Name:\tx\nUid:\tx y\n")); err == nil {
+		t.Error("parseUIDs read a bad Uid line")
+	}
+	if ruid, euid, err := ReadUIDs(os.Getpid()); err != nil || ruid != os.Getuid() || euid != os.Geteuid() {
+		t.Errorf("ReadUIDs(self) = %d, %d, %v", ruid, euid, err)
+	}
+}

@@ -113,6 +113,34 @@ func parseStat(pid int, b []byte) (Stat, error) {
 	return st, nil
 }
 
+// ReadUIDs reads the real and effective uid of pid from /proc/PID/status.
+func ReadUIDs(pid int) (ruid, euid int, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseUIDs(pid, b)
+}
+
+func parseUIDs(pid int, b []byte) (ruid, euid int, err error) {
+	for _, line := range strings.Split(string(b), "\n") {
+		key, val, _ := strings.Cut(line, ":")
+		if key != "Uid" {
+			continue
+		}
+		f := strings.Fields(val)
+		if len(f) >= 2 {
+			ruid, err1 := strconv.Atoi(f[0])
+			euid, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil {
+				return ruid, euid, nil
+			}
+		}
+		break
+	}
+	return 0, 0, fmt.Errorf("/proc/%d/status: no readable Uid line", pid)
+}
+
 // maxDepth bounds walks up the process tree.
 const maxDepth = 64
 
