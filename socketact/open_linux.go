@@ -230,16 +230,6 @@ func open(s Spec, t target) (sock *Socket, err error) {
 	}, nil
 }
 
-// unwrapPath drops the *fs.PathError around an OS error: the OpenError
-// already names the path.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // sockAddr formats the local address of fd as Addr documents.
 func sockAddr(fd int) (string, error) {
 	sa, err := unix.Getsockname(fd)
