@@ -17,7 +17,7 @@ import (
 
 	"zedr-run/internal/logbuf"
 	"zedr-run/reexec"
-	"zedr-run/wrapper"
+	spawner "zedr-run/wrapper/proc"
 )
 
 // Exit codes of zedr-run itself; otherwise it exits with the child's status.
@@ -33,14 +33,14 @@ const logFlushTimeout = 2 * time.Second
 
 // The main thread is zedr-run's spawner: every child is forked from it, so
 // that the children's parent-death signal is tied to a thread that lives as
-// long as zedr-run, even across `zedr-run reexec` (see wrapper.ServeSpawns).
+// long as zedr-run, even across `zedr-run reexec` (see spawner.ServeSpawns).
 func init() { runtime.LockOSThread() }
 
 func main() {
 	if reexec.Init() {
 		return // not reached: Init execs the command or exits
 	}
-	wrapper.SpawnFromMainThread()
+	spawner.SpawnFromMainThread()
 	// Catch signals first thing: a zedr-run that a `zedr-run reexec` just
 	// started must not be killed by a SIGTERM or SIGUSR2 that arrives before
 	// it has set itself up; they wait in the channel.
@@ -55,7 +55,7 @@ func main() {
 		logs.Close(logFlushTimeout)
 		os.Exit(code)
 	}()
-	wrapper.ServeSpawns()
+	spawner.ServeSpawns()
 }
 
 // usageError is a bad command line: exit code 2.

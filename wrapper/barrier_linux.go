@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/proc"
 )
 
 // A main process's exit and the sd_notify messages its generation sent just
@@ -71,7 +73,7 @@ func (in *intake) serveNotify() {
 
 // postExits posts the exits the reaper collected, after every notify
 // message sent before them.
-func (in *intake) postExits(exits []exit) {
+func (in *intake) postExits(exits []proc.Exit) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if raw, err := in.notify.conn.SyscallConn(); err == nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/proc"
 )
 
 // TestIntakeOrder: a message sent on the notify socket before an exit is
@@ -27,8 +29,8 @@ func TestIntakeOrder(t *testing.T) {
 		switch ev := ev.(type) {
 		case notifyMessage:
 			got = append(got, "msg "+ev.fields["N"])
-		case exit:
-			got = append(got, "exit "+strconv.Itoa(ev.pid))
+		case proc.Exit:
+			got = append(got, "exit "+strconv.Itoa(ev.PID))
 		}
 	}}
 	go in.serveNotify()
@@ -44,7 +46,7 @@ func TestIntakeOrder(t *testing.T) {
 		if err := unix.Sendto(fd, []byte("N="+strconv.Itoa(i)), 0, &unix.SockaddrUnix{Name: n.path}); err != nil {
 			t.Fatal(err)
 		}
-		in.postExits([]exit{{pid: i}})
+		in.postExits([]proc.Exit{{PID: i}})
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/proc"
 )
 
 // DefaultCheckTimeout bounds a --check command. A pre-flight check such as
@@ -92,7 +94,7 @@ func (s *supervisor) startCheck(why string, waiters []chan<- error) {
 	if serving := s.serving(); len(serving) > 0 {
 		env = append(env, "ZEDR_PID="+strconv.Itoa(serving[0].mainPID))
 	}
-	pid, err := spawn("/bin/sh", []string{"sh", "-c", s.cfg.Check}, &syscall.ProcAttr{
+	pid, err := proc.Spawn("/bin/sh", []string{"sh", "-c", s.cfg.Check}, &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: []uintptr{devnull.Fd(), uintptr(p[1]), uintptr(p[1])},
@@ -185,7 +187,7 @@ func (s *supervisor) finishCheck() {
 		s.startWith(c.why, c.waiters)
 		return
 	}
-	status := describe(*c.status)
+	status := proc.Describe(*c.status)
 	if c.timedOut && !(c.status.Exited() && c.status.ExitStatus() == 0) {
 		status = "timed out after " + DefaultCheckTimeout.String()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"zedr-run/reexec"
 	"zedr-run/wrapper/contain"
+	"zedr-run/wrapper/proc"
 )
 
 // Containment mechanisms (Config.Containment, ZEDR_CONTAINMENT).
@@ -144,7 +145,7 @@ func (c *containment) close() {
 // alive reports whether any process of w is left: in its process group, in
 // its cgroup or, without one, holding a socket (orphans included).
 func (s *supervisor) alive(w *worker) bool {
-	if groupAlive(w.pid) {
+	if proc.GroupAlive(w.pid) {
 		return true
 	}
 	if cg := s.contain.cgroupOf(w); cg != "" {

@@ -7,6 +7,7 @@ import (
 
 	"zedr-run/reexec"
 	"zedr-run/socketact"
+	"zedr-run/wrapper/proc"
 )
 
 // guardian feeds the guardian process (see reexec.GuardianName) the process
@@ -24,7 +25,7 @@ func startGuardian() (*guardian, error) {
 	defer r.Close()
 	// Its own process group, so that a terminal's ^C does not reach it; no
 	// parent-death signal, since it must outlive zedr-run.
-	_, err = spawn(reexec.SelfExe, []string{reexec.GuardianName}, &syscall.ProcAttr{
+	_, err = proc.Spawn(reexec.SelfExe, []string{reexec.GuardianName}, &syscall.ProcAttr{
 		Files: []uintptr{r.Fd(), 2, 2}, // it writes nothing; no /dev/null needed in a scratch image
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})

@@ -14,6 +14,7 @@ import (
 
 	"zedr-run/reexec"
 	"zedr-run/socketact"
+	"zedr-run/wrapper/proc"
 )
 
 // `zedr-run reexec` replaces zedr-run's binary in place: the loop checks
@@ -159,7 +160,7 @@ func (s *supervisor) requestReexec(r reexecRequest) {
 		return
 	}
 	s.log.Info("reexec requested: checking the new binary", "by", r.by, "path", s.cfg.SelfPath)
-	pid, err := spawn(s.cfg.SelfPath, []string{reexec.SelfTestName, strconv.Itoa(reexec.HandoffVersion)}, &syscall.ProcAttr{
+	pid, err := proc.Spawn(s.cfg.SelfPath, []string{reexec.SelfTestName, strconv.Itoa(reexec.HandoffVersion)}, &syscall.ProcAttr{
 		Files: []uintptr{0, 2, 2},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	})
@@ -177,8 +178,8 @@ func (s *supervisor) onSelfTestExit(status syscall.WaitStatus) {
 	r := s.selfTest.req
 	s.selfTest = nil
 	if !status.Exited() || status.ExitStatus() != 0 {
-		err := fmt.Errorf("reexec refused: the new binary %s failed its check (%s); zedr-run carries on as it is", s.cfg.SelfPath, describe(status))
-		s.log.Error("reexec refused", "path", s.cfg.SelfPath, "status", describe(status))
+		err := fmt.Errorf("reexec refused: the new binary %s failed its check (%s); zedr-run carries on as it is", s.cfg.SelfPath, proc.Describe(status))
+		s.log.Error("reexec refused", "path", s.cfg.SelfPath, "status", proc.Describe(status))
 		r.done <- err
 		return
 	}
@@ -225,7 +226,7 @@ func (s *supervisor) execSelf(r reexecRequest) {
 	if s.cfg.FlushLog != nil {
 		s.cfg.FlushLog() // the queued lines would be lost with the exec
 	}
-	err = execFromSpawner(s.cfg.SelfPath, os.Args, env)
+	err = proc.ExecInPlace(s.cfg.SelfPath, os.Args, env)
 	setCloexec(fds, true)
 	s.log.Error("reexec: exec failed; zedr-run carries on as it is", "path", s.cfg.SelfPath, "err", err)
 	// Readiness probes were stopped for the handoff: start them again.

@@ -4,6 +4,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"zedr-run/wrapper/proc"
 )
 
 func TestParseReadiness(t *testing.T) {
@@ -44,11 +46,11 @@ func TestParseNotify(t *testing.T) {
 func TestExitCode(t *testing.T) {
 	exited3 := syscall.WaitStatus(3 << 8)
 	killed9 := syscall.WaitStatus(syscall.SIGKILL)
-	if exitCode(exited3) != 3 || describe(exited3) != "exit status 3" {
-		t.Errorf("exit 3: %d %q", exitCode(exited3), describe(exited3))
+	if proc.ExitCode(exited3) != 3 || proc.Describe(exited3) != "exit status 3" {
+		t.Errorf("exit 3: %d %q", proc.ExitCode(exited3), proc.Describe(exited3))
 	}
-	if exitCode(killed9) != 137 || describe(killed9) != "killed by SIGKILL" {
-		t.Errorf("SIGKILL: %d %q", exitCode(killed9), describe(killed9))
+	if proc.ExitCode(killed9) != 137 || proc.Describe(killed9) != "killed by SIGKILL" {
+		t.Errorf("SIGKILL: %d %q", proc.ExitCode(killed9), proc.Describe(killed9))
 	}
 }
 

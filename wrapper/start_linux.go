@@ -13,6 +13,7 @@ import (
 
 	"zedr-run/reexec"
 	"zedr-run/socketact"
+	"zedr-run/wrapper/proc"
 )
 
 // execTimeout bounds the wait for the shim to report that it exec'd the
@@ -81,7 +82,7 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential}
 	defer s.contain.enter(sys, n, slot)()
-	pid, err := spawn(reexec.SelfExe, reexec.ArgsWith(statusFD, intercept, path, s.cfg.Command), &syscall.ProcAttr{
+	pid, err := proc.Spawn(reexec.SelfExe, reexec.ArgsWith(statusFD, intercept, path, s.cfg.Command), &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: files,
@@ -165,7 +166,7 @@ func (s *supervisor) startProbe(w *worker) (int, error) {
 	env := append([]string(nil), s.cfg.Env...)
 	env = append(env, "ZEDR_PID="+strconv.Itoa(w.mainPID), "ZEDR_GENERATION="+strconv.Itoa(w.g.n), "ZEDR_WORKER="+strconv.Itoa(w.slot))
 	env = withUserEnv(env, s.cfg.UserEnv)
-	return spawn("/bin/sh", []string{"sh", "-c", s.cfg.Ready.Command}, &syscall.ProcAttr{
+	return proc.Spawn("/bin/sh", []string{"sh", "-c", s.cfg.Ready.Command}, &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: []uintptr{0, 2, 2}, // its output is zedr-run's diagnostics, not the service's stdout
@@ -173,4 +174,3 @@ func (s *supervisor) startProbe(w *worker) (int, error) {
 	})
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }

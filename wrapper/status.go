@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"zedr-run/socketact"
+	"zedr-run/wrapper/proc"
 )
 
 // keepExited is how many exited generations a status still shows.
@@ -153,7 +154,7 @@ func (g *generation) view() GenerationStatus {
 	for _, w := range g.workers {
 		ws := WorkerStatus{Worker: w.slot, PID: w.mainPID, State: w.state.String()}
 		if w.mainExited {
-			ws.Exit = describe(w.status)
+			ws.Exit = proc.Describe(w.status)
 		}
 		st.Workers = append(st.Workers, ws)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/proc"
 )
 
 // ErrStopping answers restart requests that arrive while zedr-run stops.
@@ -141,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	// The reaper and the notify reader post through one intake, which
 	// keeps a main process's exit after the messages it sent before it.
 	in := &intake{notify: notify, post: s.post}
-	go reap(s.done, in.postExits)
+	go proc.Reap(s.done, in.postExits)
 	go in.serveNotify()
 
 	switch {
@@ -208,7 +210,7 @@ func (s *supervisor) loop(ctx context.Context) (int, error) {
 			s.requestRestart(req)
 		case ev := <-s.events:
 			switch ev := ev.(type) {
-			case exit:
+			case proc.Exit:
 				s.onExit(ev)
 			case notifyMessage:
 				s.onNotify(ev)
@@ -571,47 +573,47 @@ func (s *supervisor) killProbe(w *worker) {
 	}
 }
 
-func (s *supervisor) onExit(e exit) {
+func (s *supervisor) onExit(e proc.Exit) {
 	defer s.sweep()
-	if s.selfTest != nil && e.pid == s.selfTest.pid {
-		s.onSelfTestExit(e.status)
+	if s.selfTest != nil && e.PID == s.selfTest.pid {
+		s.onSelfTestExit(e.Status)
 		return
 	}
-	if s.check != nil && e.pid == s.check.pid {
-		s.onCheckExit(e.status)
+	if s.check != nil && e.PID == s.check.pid {
+		s.onCheckExit(e.Status)
 		return
 	}
 	for _, g := range s.gens {
 		for _, w := range g.workers {
-			switch e.pid {
+			switch e.PID {
 			case w.probePID:
 				w.probePID = 0
-				if e.status.Exited() && e.status.ExitStatus() == 0 {
+				if e.Status.Exited() && e.Status.ExitStatus() == 0 {
 					s.onReady(w, "probe exited 0")
 				} else if g == s.pending && w.state == starting {
 					w.probeTimer = s.after(DefaultProbeInterval, timerEvent{w, timerProbe})
 				}
 				return
 			case w.mainPID:
-				if !s.exitBeforeExec(w, e.status) {
-					s.onMainExit(w, e.status)
+				if !s.exitBeforeExec(w, e.Status) {
+					s.onMainExit(w, e.Status)
 				}
 				return
 			case w.pid:
 				// The first process of a child that named another one its
 				// main process with MAINPID=: its exit is expected.
-				s.log.Debug("process exited", "gen", g.n, "pid", e.pid, "status", describe(e.status))
+				s.log.Debug("process exited", "gen", g.n, "pid", e.PID, "status", proc.Describe(e.Status))
 				return
 			}
 		}
 	}
-	s.log.Debug("reaped orphan", "pid", e.pid, "status", describe(e.status))
+	s.log.Debug("reaped orphan", "pid", e.PID, "status", proc.Describe(e.Status))
 }
 
 func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	w.mainExited = true
 	w.status = status
-	how := describe(status)
+	how := proc.Describe(status)
 	if w.statusUnknown {
 		how = "exited (reaped by another process: status unknown)"
 	}
@@ -739,9 +741,9 @@ func (s *supervisor) onNotify(m notifyMessage) {
 func (s *supervisor) exitCode() int {
 	switch {
 	case s.final != nil && s.final.mainExited:
-		return exitCode(s.final.status)
+		return proc.ExitCode(s.final.status)
 	case s.lastExit != nil:
-		return exitCode(*s.lastExit)
+		return proc.ExitCode(*s.lastExit)
 	}
 	return 0
 }

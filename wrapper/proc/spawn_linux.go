@@ -1,8 +1,6 @@
-package wrapper
+package proc
 
 import (
-	"os"
-	"os/signal"
 	"runtime"
 	"sync"
 	"syscall"
@@ -49,11 +47,11 @@ func startSpawner() {
 	})
 }
 
-// spawn starts a process from the spawner thread. Every process zedr-run
+// Spawn starts a process from the spawner thread. Every process zedr-run
 // starts goes through here, so that its parent-death signal is tied to a
 // thread that lives as long as zedr-run (go.dev/issue/27505: the signal
 // follows the thread that forked, and Go may end threads it no longer needs).
-func spawn(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+func Spawn(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
 	startSpawner()
 	reply := make(chan spawnResult, 1)
 	spawnReqs <- spawnRequest{path: path, argv: argv, attr: attr, reply: reply}
@@ -61,10 +59,10 @@ func spawn(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
 	return r.pid, r.err
 }
 
-// execFromSpawner replaces zedr-run with path, from the spawner thread: the
+// ExecInPlace replaces zedr-run with path, from the spawner thread: the
 // children's parent-death signal follows the thread that forked them, and
 // execve ends every other thread. It returns only if the exec failed.
-func execFromSpawner(path string, argv, env []string) error {
+func ExecInPlace(path string, argv, env []string) error {
 	startSpawner()
 	reply := make(chan spawnResult, 1)
 	spawnReqs <- spawnRequest{path: path, argv: argv, env: env, reply: reply}
@@ -99,65 +97,4 @@ func execBlocked(path string, argv, env []string) error {
 	err := syscall.Exec(path, argv, env)
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return err
-}
-
-// exit is one process collected by the reaper.
-type exit struct {
-	pid    int
-	status syscall.WaitStatus
-}
-
-// reap collects every child of zedr-run, its own and orphans reparented to
-// it, and hands them to post, a batch at a time. It returns when done is
-// closed.
-func reap(done <-chan struct{}, post func([]exit)) {
-	sigchld := make(chan os.Signal, 1)
-	signal.Notify(sigchld, unix.SIGCHLD)
-	defer signal.Stop(sigchld)
-	for {
-		var exits []exit
-		for {
-			var ws syscall.WaitStatus
-			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			if err == syscall.EINTR {
-				continue
-			}
-			if pid <= 0 || err != nil {
-				break
-			}
-			exits = append(exits, exit{pid, ws})
-		}
-		if len(exits) > 0 {
-			post(exits)
-		}
-		select {
-		case <-sigchld:
-		case <-done:
-			return
-		}
-	}
-}
-
-// groupAlive reports whether any process is left in process group pgid.
-func groupAlive(pgid int) bool {
-	err := unix.Kill(-pgid, 0)
-	return err == nil || err == unix.EPERM
-}
-
-// exitCode maps a wait status to the code a shell would show: the exit
-// status, or 128+N for a process killed by signal N.
-func exitCode(ws syscall.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
-}
-
-// describe says how a process ended, for logs: "exit status 3",
-// "killed by SIGKILL".
-func describe(ws syscall.WaitStatus) string {
-	if ws.Signaled() {
-		return "killed by " + unix.SignalName(ws.Signal())
-	}
-	return "exit status " + itoa(ws.ExitStatus())
 }
