@@ -212,26 +212,27 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	defer signal.Stop(signals)
 	cfg.Signals = signals
 
-	// Restart requests from the watcher (and any other source) go to the
-	// supervisor on one channel.
-	restarts := make(chan wrapper.Request)
-	cfg.Restarts = restarts
-	stopWatching, err := startWatching(c.Context, wc, logger, restarts)
+	// The watchers ask the supervisor for restarts (and re-execs) as the
+	// control socket does: by its request methods.
+	sv := wrapper.New(cfg)
+	stopWatching, err := startWatching(c.Context, wc, logger, func(source string) { sv.Restart(source, false) })
 	if err != nil {
 		return err
 	}
 	defer stopWatching()
 	if c.Bool("watch-self") {
-		reexecs := make(chan string)
-		cfg.Reexecs = reexecs
-		stopSelf, err := watchSelf(c.Context, cfg.SelfPath, wc.settle, logger, reexecs)
+		answered := make(chan struct{})
+		close(answered) // the watcher has no answer to write before the exec
+		// The loop logs why a re-exec is refused.
+		reexec := func(by string) { sv.Reexec(by, answered) }
+		stopSelf, err := watchSelf(c.Context, cfg.SelfPath, wc.settle, logger, reexec)
 		if err != nil {
 			return err
 		}
 		defer stopSelf()
 	}
 
-	code, err := wrapper.Run(c.Context, cfg)
+	code, err := sv.Run(c.Context)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"zedr-run/watch"
-	"zedr-run/wrapper"
 )
 
 // watchFlags are the options of binary replacement: what to watch, how long
@@ -56,19 +55,16 @@ func configureWatch(c *cli.Context, exe string) (watchConfig, error) {
 
 // startWatching starts the watcher, if there is anything to watch, and
 // returns a function that stops it and waits for it. Each settled content
-// change becomes one request on requests (which other sources may share);
-// the supervisor coalesces requests that come during a restart.
-func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger, requests chan<- wrapper.Request) (func(), error) {
+// change becomes one call of restart; the supervisor coalesces requests
+// that come during a restart.
+func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger, restart func(source string)) (func(), error) {
 	if len(wc.paths) == 0 {
 		return func() {}, nil
 	}
 	stop, err := runWatcher(ctx, wc.paths, wc.settle, logger, func(ctx context.Context, c watch.Change) {
 		logger.Info("watched file changed", "path", c.Path, "resolved", c.Resolved,
 			"old_size", c.OldSize, "new_size", c.NewSize, "old_sha256", c.OldHash, "new_sha256", c.NewHash)
-		select {
-		case requests <- wrapper.Request{Source: "watcher: " + c.String()}:
-		case <-ctx.Done():
-		}
+		restart("watcher: " + c.String())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (a watched path must be in an existing directory; --no-watch stops watching COMMAND)", err)
@@ -78,17 +74,14 @@ func startWatching(ctx context.Context, wc watchConfig, logger *slog.Logger, req
 }
 
 // watchSelf watches zedr-run's own binary: each settled content change
-// asks the supervisor to re-execute it (zedr-run reexec). It returns a
-// function that stops watching.
-func watchSelf(ctx context.Context, self string, settle time.Duration, logger *slog.Logger, reexecs chan<- string) (func(), error) {
+// asks the supervisor to re-execute it (zedr-run reexec) by calling
+// reexec. It returns a function that stops watching.
+func watchSelf(ctx context.Context, self string, settle time.Duration, logger *slog.Logger, reexec func(by string)) (func(), error) {
 	if self == "" {
 		return nil, usagef("--watch-self: zedr-run cannot find its own binary")
 	}
 	stop, err := runWatcher(ctx, []string{self}, settle, logger, func(ctx context.Context, c watch.Change) {
-		select {
-		case reexecs <- "watcher: " + c.String():
-		case <-ctx.Done():
-		}
+		reexec("watcher: " + c.String())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--watch-self: %w", err)

@@ -42,7 +42,7 @@ import (
 type intake struct {
 	mu     sync.Mutex
 	notify *notifySocket
-	post   func(any)
+	post   func(event)
 }
 
 // serveNotify reads the notify socket until it is closed. It returns when
@@ -80,7 +80,7 @@ func (in *intake) postExits(exits []proc.Exit) {
 		raw.Control(func(fd uintptr) { in.drain(int(fd)) })
 	}
 	for _, e := range exits {
-		in.post(e)
+		in.post(exitEvent(e))
 	}
 }
 

@@ -23,13 +23,13 @@ func TestIntakeOrder(t *testing.T) {
 	defer n.Close()
 	var mu sync.Mutex
 	var got []string
-	in := &intake{notify: n, post: func(ev any) {
+	in := &intake{notify: n, post: func(ev event) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch ev := ev.(type) {
 		case notifyMessage:
 			got = append(got, "msg "+ev.fields["N"])
-		case proc.Exit:
+		case exitEvent:
 			got = append(got, "exit "+strconv.Itoa(ev.PID))
 		}
 	}}

@@ -26,24 +26,23 @@ func TestMain(m *testing.M) {
 
 const waitLimit = 30 * time.Second
 
-// runSupervisor runs Run in this process with a long-lived shell as the
-// command and returns the channel to send restart requests on. The test's
-// cleanup stops it.
-func runSupervisor(t *testing.T, check string) chan<- Request {
+// runSupervisor runs a Supervisor in this process with a long-lived shell
+// as the command and returns it, for restart requests. The test's cleanup
+// stops it.
+func runSupervisor(t *testing.T, check string) *Supervisor {
 	t.Helper()
-	restarts := make(chan Request)
+	sv := New(Config{
+		Command: []string{"/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"},
+		Env:     os.Environ(),
+		Ready:   Readiness{Kind: ReadyDelay, Delay: 10 * time.Millisecond},
+		Check:   check,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, err := Run(ctx, Config{
-			Command:  []string{"/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"},
-			Env:      os.Environ(),
-			Ready:    Readiness{Kind: ReadyDelay, Delay: 10 * time.Millisecond},
-			Check:    check,
-			Restarts: restarts,
-			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
+		_, err := sv.Run(ctx)
 		if err != nil {
 			t.Errorf("Run: %v", err)
 		}
@@ -56,16 +55,14 @@ func runSupervisor(t *testing.T, check string) chan<- Request {
 			t.Errorf("Run did not return within %v of its context being done", waitLimit)
 		}
 	})
-	return restarts
+	return sv
 }
 
-func restart(t *testing.T, restarts chan<- Request, source string) <-chan error {
+func restart(t *testing.T, sv *Supervisor, source string) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
-	select {
-	case restarts <- Request{Source: source, Done: done}:
-	case <-time.After(waitLimit):
-		t.Fatalf("the supervisor took no request within %v", waitLimit)
+	if !sv.post(Request{Source: source, Done: done}) {
+		t.Fatal("the supervisor has stopped")
 	}
 	return done
 }

@@ -75,9 +75,6 @@ type Config struct {
 	// Signals delivers the signals zedr-run receives (main wires it to
 	// signal.Notify; tests inject their own).
 	Signals <-chan os.Signal
-	// Restarts delivers restart requests from the watcher or the control
-	// socket.
-	Restarts <-chan Request
 
 	// Check, if not "", is a shell command run before every requested
 	// restart (signal, watcher, control); the restart happens only if it
@@ -116,8 +113,6 @@ type Config struct {
 	// instead of starting the first generation.
 	SelfPath string
 	Handoff  *Handoff
-	// Reexecs asks for a reexec (from --watch-self); each value says why.
-	Reexecs <-chan string
 
 	// Containment is ContainAuto, ContainCgroup or ContainScan: how the
 	// processes that leave a worker's process group are found (see

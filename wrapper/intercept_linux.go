@@ -59,7 +59,7 @@ type heldSocket struct {
 // else is read-only once built.
 type interceptor struct {
 	log   *slog.Logger
-	post  func(any)
+	post  func(event)
 	held  []heldSocket
 	paths map[string]bool // absolute unix socket paths whose unlink() is faked
 
@@ -72,7 +72,7 @@ type nonblockOwner struct {
 	gen int
 }
 
-func newInterceptor(socks []*socketact.Socket, log *slog.Logger, post func(any)) (*interceptor, error) {
+func newInterceptor(socks []*socketact.Socket, log *slog.Logger, post func(event)) (*interceptor, error) {
 	ic := &interceptor{log: log, post: post, paths: map[string]bool{}, nonblock: map[int]nonblockOwner{}}
 	for _, s := range socks {
 		h := heldSocket{sock: s, fd: int(s.File.Fd())}

@@ -173,4 +173,3 @@ func (s *supervisor) startProbe(w *worker) (int, error) {
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential},
 	})
 }
-

@@ -47,7 +47,7 @@ type supervisor struct {
 	outer     outerNotify
 	intercept *interceptor // transparent mode, or nil
 	contain   *containment // finds the processes that left their group
-	events    chan any
+	events    chan event
 	done      chan struct{}
 
 	gens    []*generation // every generation with a process left, oldest first
@@ -80,7 +80,9 @@ type supervisor struct {
 // returns the exit code of the current child (128+N if signal N killed it).
 // It returns an error, and starts nothing further, when the first generation
 // cannot be started at all.
-func Run(ctx context.Context, cfg Config) (int, error) {
+func (sv *Supervisor) Run(ctx context.Context) (int, error) {
+	defer sv.ended()
+	cfg := sv.cfg
 	cfg.setDefaults()
 	if len(cfg.Command) == 0 {
 		return 0, errors.New("no command to run")
@@ -127,14 +129,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		notify:  notify,
 		guard:   guard,
 		outer:   outerNotify{addr: cfg.OuterNotify},
-		events:  make(chan any, 64),
-		done:    make(chan struct{}),
+		events:  sv.events,
+		done:    sv.done,
 		slots:   make([]*worker, cfg.Workers),
 		nextGen: 1,
 		backoff: DefaultBackoffMin,
 		hist:    history{started: time.Now()},
 	}
-	defer close(s.done)
+	defer sv.ended()
 	defer s.outer.close()
 	if s.contain, err = s.setupContainment(); err != nil {
 		return 0, err
@@ -169,83 +171,6 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return 0, err
 	}
 	return s.loop(ctx)
-}
-
-// post hands an event to the loop; after the loop has ended it drops it.
-func (s *supervisor) post(ev any) {
-	select {
-	case s.events <- ev:
-	case <-s.done:
-	}
-}
-
-func (s *supervisor) after(d time.Duration, ev any) *time.Timer {
-	return time.AfterFunc(d, func() { s.post(ev) })
-}
-
-// loop is the supervisor's owner goroutine: it handles one event at a time
-// and never waits for anything but the next event. It returns the exit
-// code once zedr-run has stopped, or the error of a first generation that
-// could not be started, once its processes are reaped.
-func (s *supervisor) loop(ctx context.Context) (int, error) {
-	ctxDone := ctx.Done()
-	for {
-		if s.stopping && ((len(s.gens) == 0 && s.check == nil) || s.exitNow) {
-			if s.startErr != nil {
-				return 0, s.startErr
-			}
-			return s.exitCode(), nil
-		}
-		select {
-		case <-ctxDone:
-			ctxDone = nil
-			s.shutdown("context done")
-		case sig := <-s.cfg.Signals:
-			s.onSignal(sig)
-		case by := <-s.cfg.Reexecs:
-			written := make(chan struct{})
-			close(written) // nobody waits to write an answer
-			s.requestReexec(reexecRequest{by: by, done: make(chan error, 1), written: written})
-		case req := <-s.cfg.Restarts:
-			s.requestRestart(req)
-		case ev := <-s.events:
-			switch ev := ev.(type) {
-			case proc.Exit:
-				s.onExit(ev)
-			case notifyMessage:
-				s.onNotify(ev)
-			case timerEvent:
-				s.onTimer(ev)
-			case Request:
-				s.requestRestart(ev)
-			case statusRequest:
-				ev.reply <- s.snapshot()
-			case reexecRequest:
-				s.requestReexec(ev)
-			case stopRequest:
-				if !s.stopping {
-					s.shutdown(ev.by)
-				}
-			case checkOutput:
-				s.onCheckOutput(ev)
-			case checkTimeout:
-				s.onCheckTimeout(ev)
-			case listenEvent:
-				s.onListen(ev)
-			case mainGone:
-				s.onMainGone(ev)
-			case forceExit:
-				s.exitNow = true
-			case execEvent:
-				s.onExec(ev)
-			case backoffEvent:
-				s.backoffTimer = nil
-				if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {
-					s.startSlots(crashRestart, nil, empty)
-				}
-			}
-		}
-	}
 }
 
 func (s *supervisor) onSignal(sig os.Signal) {
@@ -573,7 +498,7 @@ func (s *supervisor) killProbe(w *worker) {
 	}
 }
 
-func (s *supervisor) onExit(e proc.Exit) {
+func (s *supervisor) onExit(e exitEvent) {
 	defer s.sweep()
 	if s.selfTest != nil && e.PID == s.selfTest.pid {
 		s.onSelfTestExit(e.Status)

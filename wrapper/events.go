@@ -1,0 +1,48 @@
+package wrapper
+
+import (
+	"zedr-run/wrapper/proc"
+)
+
+// event is everything the supervisor loop handles. The set is closed:
+// isEvent is unexported, so every kind is one of those below, and handle
+// (loop.go) has a case for each.
+//
+//	event          sent by                                  handled by
+//	exitEvent      the reaper (after the notify messages     onExit
+//	               sent before it, see intake)
+//	notifyMessage  the notify reader (intake)                onNotify
+//	execEvent      awaitExec, once the shim exec'd or not    onExec
+//	listenEvent    transparent mode's listener goroutines    onListen
+//	mainGone       watchMain, a MAINPID= process's pidfd     onMainGone
+//	timerEvent     a worker's timer (ready, probe, stop)     onTimer
+//	backoffEvent   the crash backoff timer                   onBackoff
+//	forceExit      killGrace after a second stop signal      the loop ends
+//	checkOutput    the --check output reader                 onCheckOutput
+//	checkTimeout   the --check timer                         onCheckTimeout
+//	Request        Restart, the watcher                      requestRestart
+//	statusRequest  Status (control socket, tests)            snapshot
+//	stopRequest    Stop (control socket)                     shutdown
+//	reexecRequest  Reexec (control socket, --watch-self)     requestReexec
+//
+// Signals arrive on Config.Signals, a channel the caller owns (main wires
+// it to signal.Notify; tests inject their own).
+type event interface{ isEvent() }
+
+// exitEvent is a process the reaper collected.
+type exitEvent proc.Exit
+
+func (exitEvent) isEvent()     {}
+func (notifyMessage) isEvent() {}
+func (execEvent) isEvent()     {}
+func (listenEvent) isEvent()   {}
+func (mainGone) isEvent()      {}
+func (timerEvent) isEvent()    {}
+func (backoffEvent) isEvent()  {}
+func (forceExit) isEvent()     {}
+func (checkOutput) isEvent()   {}
+func (checkTimeout) isEvent()  {}
+func (Request) isEvent()       {}
+func (statusRequest) isEvent() {}
+func (stopRequest) isEvent()   {}
+func (reexecRequest) isEvent() {}
