@@ -1,0 +1,151 @@
+package wrapper
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stopping: a generation or a worker asked to stop, the stop timeout, the
+// kill, and zedr-run's own shutdown.
+
+// stop asks every worker of g to stop and arms the kill of its group.
+func (s *supervisor) stop(g *generation, why string) {
+	if g == s.pending {
+		s.pending = nil
+		g.answer(ErrStopping)
+		s.hist.restartEnded(g.n, ResultCancelled, ErrStopping.Error())
+	}
+	for _, w := range g.workers {
+		s.stopWorker(w, why)
+	}
+	g.state = draining
+}
+
+// stopWorker asks w's main process to stop and arms the kill of its group.
+func (s *supervisor) stopWorker(w *worker, why string) {
+	if w.state == draining || w.state == exited {
+		return
+	}
+	if s.slots[w.slot] == w {
+		s.slots[w.slot] = nil
+	}
+	if w.state == starting {
+		w.stopReadyTimers()
+		s.killProbe(w)
+	}
+	w.state = draining
+	s.settle(w.g)
+	msg := "stopping generation"
+	if s.cfg.Workers > 1 {
+		msg = "stopping worker"
+	}
+	s.log.Info(msg, append(s.attrs(w), "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)...)
+	if err := w.signalMain(s.cfg.StopSignal); err != nil && !w.mainExited {
+		s.log.Warn("stop signal", append(s.attrs(w), "err", err)...)
+	}
+	s.armStopTimer(w)
+}
+func (s *supervisor) armStopTimer(w *worker) {
+	if w.stopTimer == nil {
+		w.stopAt = time.Now().Add(s.cfg.StopTimeout)
+		w.stopTimer = s.after(s.cfg.StopTimeout, timerEvent{w, timerStop})
+	}
+}
+func (s *supervisor) shutdown(why string) {
+	s.stopping = true
+	s.log.Info("stopping", "why", why)
+	s.tell("STOPPING=1", "STATUS=stopping: "+why)
+	if s.backoffTimer != nil {
+		s.backoffTimer.Stop()
+		s.backoffTimer = nil
+	}
+	for _, w := range s.queuedWaiters {
+		w <- ErrStopping
+	}
+	s.queuedWaiters, s.queued = nil, false
+	s.stopCheck()
+	if serving := s.serving(); len(serving) > 0 {
+		s.final = serving[0]
+	} else if s.pending != nil && len(s.pending.workers) > 0 {
+		s.final = s.pending.workers[0]
+	}
+	for _, g := range s.gens {
+		s.stop(g, why)
+	}
+}
+func (s *supervisor) onTimer(ev timerEvent) {
+	w := ev.w
+	switch ev.kind {
+	case timerReadyDelay:
+		s.onReady(w, "alive for "+s.cfg.Ready.Delay.String())
+	case timerReadyTimeout:
+		if w.g == s.pending && w.state == starting {
+			s.rollback(w.g, fmt.Sprintf("%snot ready after %v (--ready %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready))
+		}
+	case timerProbe:
+		w.probeTimer = nil
+		if w.g == s.pending && w.state == starting {
+			s.probe(w)
+		}
+	case timerStop:
+		if w.state != exited && (s.alive(w) || w.mainAlive()) {
+			attrs := []any{"gen", w.g.n}
+			if s.cfg.Workers > 1 {
+				attrs = append(attrs, "worker", w.slot)
+			}
+			s.log.Warn("stop timeout: killing the process group", append(attrs, "pgid", w.pid, "pid", w.mainPID, "timeout", s.cfg.StopTimeout)...)
+			s.kill(w)
+		}
+		if w.state != exited {
+			w.killTimer = s.after(killGrace, timerEvent{w, timerKilled})
+		}
+	case timerKilled:
+		w.killTimer = nil
+		s.afterKill(w)
+	}
+}
+func (s *supervisor) probe(w *worker) {
+	pid, err := s.startProbe(w)
+	if err != nil {
+		s.log.Warn("readiness probe did not start", "gen", w.g.n, "pid", w.mainPID, "err", err)
+		w.probeTimer = s.after(DefaultProbeInterval, timerEvent{w, timerProbe})
+		return
+	}
+	w.probePID = pid
+}
+func (s *supervisor) killProbe(w *worker) {
+	if w.probePID != 0 {
+		unix.Kill(-w.probePID, unix.SIGKILL)
+	}
+}
+
+// kill SIGKILLs whatever is left of w (see signalLeft) and its main
+// process.
+func (s *supervisor) kill(w *worker) {
+	s.signalLeft(w, unix.SIGKILL)
+	if !w.mainExited {
+		w.signalMain(unix.SIGKILL)
+	}
+}
+
+// afterKill looks at w killGrace after its stop timeout killed it. A main
+// process that is gone although the reaper never reported it (another
+// process of the generation reaped it) counts as exited, so that w is
+// forgotten instead of draining forever; anything still alive is killed
+// again.
+func (s *supervisor) afterKill(w *worker) {
+	if w.state == exited {
+		return
+	}
+	if !w.mainExited && !w.mainAlive() {
+		w.statusUnknown = true
+		s.onMainExit(w, 0)
+	}
+	if s.alive(w) || w.mainAlive() {
+		s.kill(w)
+		w.killTimer = s.after(killGrace, timerEvent{w, timerKilled})
+	}
+	s.sweep()
+}
