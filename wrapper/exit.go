@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+
 	"zedr-run/wrapper/proc"
 )
 
@@ -47,6 +48,7 @@ func (s *supervisor) onExit(e exitEvent) {
 	}
 	s.log.Debug("reaped orphan", "pid", e.PID, "status", proc.Describe(e.Status))
 }
+
 func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	w.mainExited = true
 	w.status = status
@@ -124,6 +126,7 @@ func (s *supervisor) sweep() {
 	}
 	s.gens = live
 }
+
 func (s *supervisor) exitCode() int {
 	switch {
 	case s.final != nil && s.final.mainExited:
@@ -133,6 +136,7 @@ func (s *supervisor) exitCode() int {
 	}
 	return 0
 }
+
 func (s *supervisor) onNotify(m notifyMessage) {
 	w, _ := s.ownerOf(m.pid, os.Getpid())
 	if w == nil {

@@ -77,6 +77,7 @@ func (s *supervisor) afterFailure() {
 		s.scheduleBackoff()
 	}
 }
+
 func (s *supervisor) runQueued() {
 	if !s.queued || s.stopping {
 		return
@@ -86,6 +87,7 @@ func (s *supervisor) runQueued() {
 	s.queuedWaiters = nil
 	s.beginRestart("queued restart", waiters)
 }
+
 func (s *supervisor) scheduleBackoff() {
 	if s.backoffTimer != nil {
 		return

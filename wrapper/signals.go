@@ -39,6 +39,7 @@ func (s *supervisor) onSignal(sig os.Signal) {
 		}
 	}
 }
+
 func isOneOf(sig os.Signal, set []os.Signal) bool {
 	for _, s := range set {
 		if s == sig {
@@ -47,6 +48,7 @@ func isOneOf(sig os.Signal, set []os.Signal) bool {
 	}
 	return false
 }
+
 func signame(sig os.Signal) string {
 	if s, ok := sig.(syscall.Signal); ok {
 		if name := unix.SignalName(s); name != "" {

@@ -47,12 +47,14 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 	}
 	s.armStopTimer(w)
 }
+
 func (s *supervisor) armStopTimer(w *worker) {
 	if w.stopTimer == nil {
 		w.stopAt = time.Now().Add(s.cfg.StopTimeout)
 		w.stopTimer = s.after(s.cfg.StopTimeout, timerEvent{w, timerStop})
 	}
 }
+
 func (s *supervisor) shutdown(why string) {
 	s.stopping = true
 	s.log.Info("stopping", "why", why)
@@ -75,6 +77,7 @@ func (s *supervisor) shutdown(why string) {
 		s.stop(g, why)
 	}
 }
+
 func (s *supervisor) onTimer(ev timerEvent) {
 	w := ev.w
 	switch ev.kind {
@@ -106,6 +109,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 		s.afterKill(w)
 	}
 }
+
 func (s *supervisor) probe(w *worker) {
 	pid, err := s.startProbe(w)
 	if err != nil {
@@ -115,6 +119,7 @@ func (s *supervisor) probe(w *worker) {
 	}
 	w.probePID = pid
 }
+
 func (s *supervisor) killProbe(w *worker) {
 	if w.probePID != 0 {
 		unix.Kill(-w.probePID, unix.SIGKILL)
