@@ -46,7 +46,7 @@ type check struct {
 	why     string
 	waiters []chan<- error
 	started time.Time
-	timer   *time.Timer
+	timer   timer
 
 	status     *syscall.WaitStatus // once the process has exited
 	timedOut   bool

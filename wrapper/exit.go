@@ -2,7 +2,6 @@ package wrapper
 
 import (
 	"fmt"
-	"os"
 	"syscall"
 	"time"
 
@@ -89,8 +88,8 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	}
 	// Whatever is left of the group (or went elsewhere) is told to stop,
 	// then killed.
-	if s.alive(w) {
-		s.signalLeft(w, s.cfg.StopSignal)
+	if s.fx.alive(w) {
+		s.fx.signalLeft(w, s.cfg.StopSignal)
 		s.armStopTimer(w)
 	}
 }
@@ -101,17 +100,15 @@ func (s *supervisor) sweep() {
 	for _, g := range s.gens {
 		left := g.workers[:0]
 		for _, w := range g.workers {
-			if w.mainExited && w.probePID == 0 && !s.alive(w) {
+			if w.mainExited && w.probePID == 0 && !s.fx.alive(w) {
 				w.state = exited
-				s.guard.remove(w.pid)
-				s.contain.forget(w)
+				s.fx.forget(w)
 				w.stopReadyTimers()
-				for _, t := range []*time.Timer{w.stopTimer, w.killTimer} {
+				for _, t := range []timer{w.stopTimer, w.killTimer} {
 					if t != nil {
 						t.Stop()
 					}
 				}
-				w.closeMain()
 				continue
 			}
 			left = append(left, w)
@@ -138,7 +135,7 @@ func (s *supervisor) exitCode() int {
 }
 
 func (s *supervisor) onNotify(m notifyMessage) {
-	w, _ := s.ownerOf(m.pid, os.Getpid())
+	w := s.fx.owner(m.pid)
 	if w == nil {
 		s.log.Debug("notify message from a process of no generation", "pid", m.pid)
 		return

@@ -45,18 +45,18 @@ type worker struct {
 	execPending    bool                // the shim has not yet said whether it exec'd the command
 	exitBeforeExec *syscall.WaitStatus // the shim's exit, reaped before its report came
 
-	readyTimer *time.Timer // ready timeout
-	delayTimer *time.Timer // delay: readiness
-	probeTimer *time.Timer // next exec: probe
-	probePID   int         // running exec: probe, or 0
-	stopTimer  *time.Timer // SIGKILL of the group after the stop timeout
-	stopAt     time.Time   // when stopTimer fires, for a reexec to re-arm it
-	killTimer  *time.Timer // a look for what is left, killGrace after the stop timeout's SIGKILL
+	readyTimer timer     // ready timeout
+	delayTimer timer     // delay: readiness
+	probeTimer timer     // next exec: probe
+	probePID   int       // running exec: probe, or 0
+	stopTimer  timer     // SIGKILL of the group after the stop timeout
+	stopAt     time.Time // when stopTimer fires, for a reexec to re-arm it
+	killTimer  timer     // a look for what is left, killGrace after the stop timeout's SIGKILL
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).
 func (w *worker) stopReadyTimers() {
-	for _, t := range []*time.Timer{w.readyTimer, w.delayTimer, w.probeTimer} {
+	for _, t := range []timer{w.readyTimer, w.delayTimer, w.probeTimer} {
 		if t != nil {
 			t.Stop()
 		}

@@ -13,9 +13,7 @@ func (s *supervisor) post(ev event) {
 	}
 }
 
-func (s *supervisor) after(d time.Duration, ev event) *time.Timer {
-	return time.AfterFunc(d, func() { s.post(ev) })
-}
+func (s *supervisor) after(d time.Duration, ev event) timer { return s.fx.after(d, ev) }
 
 // loop is the supervisor's owner goroutine: it handles one event at a time
 // and never waits for anything but the next event. It returns the exit

@@ -3,8 +3,6 @@ package wrapper
 import (
 	"fmt"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // A restart: requested, coalesced, started, ready (the old generation is
@@ -111,8 +109,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	if g != s.pending || w.state != starting {
 		return
 	}
-	w.stopReadyTimers()
-	s.killProbe(w)
+	s.dropReadiness(w)
 	w.state = ready
 	w.readyAt = time.Now()
 	if !s.rolloutDone(g) {
@@ -159,10 +156,7 @@ func (s *supervisor) rollback(g *generation, reason string) {
 			if pid == 0 {
 				pid = w.pid
 			}
-			w.stopReadyTimers()
-			s.killProbe(w)
-			w.state = draining
-			unix.Kill(-w.pid, unix.SIGKILL)
+			s.abort(w)
 		case w.state == ready && s.slots[w.slot] == w:
 			kept = append(kept, w.slot)
 		}

@@ -33,7 +33,7 @@ func (s *supervisor) onSignal(sig os.Signal) {
 			return
 		}
 		for _, w := range serving {
-			if err := w.signalMain(sig.(syscall.Signal)); err != nil {
+			if err := s.fx.signalMain(w, sig.(syscall.Signal)); err != nil {
 				s.log.Warn("forward signal", append([]any{"signal", signame(sig)}, append(s.attrs(w), "err", err)...)...)
 			}
 		}

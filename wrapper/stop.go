@@ -32,8 +32,7 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 		s.slots[w.slot] = nil
 	}
 	if w.state == starting {
-		w.stopReadyTimers()
-		s.killProbe(w)
+		s.dropReadiness(w)
 	}
 	w.state = draining
 	s.settle(w.g)
@@ -42,7 +41,7 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 		msg = "stopping worker"
 	}
 	s.log.Info(msg, append(s.attrs(w), "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)...)
-	if err := w.signalMain(s.cfg.StopSignal); err != nil && !w.mainExited {
+	if err := s.fx.signalMain(w, s.cfg.StopSignal); err != nil && !w.mainExited {
 		s.log.Warn("stop signal", append(s.attrs(w), "err", err)...)
 	}
 	s.armStopTimer(w)
@@ -93,7 +92,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 			s.probe(w)
 		}
 	case timerStop:
-		if w.state != exited && (s.alive(w) || w.mainAlive()) {
+		if w.state != exited && (s.fx.alive(w) || s.fx.mainAlive(w)) {
 			attrs := []any{"gen", w.g.n}
 			if s.cfg.Workers > 1 {
 				attrs = append(attrs, "worker", w.slot)
@@ -126,12 +125,27 @@ func (s *supervisor) killProbe(w *worker) {
 	}
 }
 
+// dropReadiness stops what would tell that w is ready: its timers and a
+// running exec: probe.
+func (s *supervisor) dropReadiness(w *worker) {
+	w.stopReadyTimers()
+	s.killProbe(w)
+}
+
+// abort ends w, which never served or is given up (a rollback, a start
+// that failed): no graceful stop, everything of it is killed at once.
+func (s *supervisor) abort(w *worker) {
+	s.dropReadiness(w)
+	w.state = draining
+	s.kill(w)
+}
+
 // kill SIGKILLs whatever is left of w (see signalLeft) and its main
 // process.
 func (s *supervisor) kill(w *worker) {
-	s.signalLeft(w, unix.SIGKILL)
+	s.fx.signalLeft(w, unix.SIGKILL)
 	if !w.mainExited {
-		w.signalMain(unix.SIGKILL)
+		s.fx.signalMain(w, unix.SIGKILL)
 	}
 }
 
@@ -144,11 +158,11 @@ func (s *supervisor) afterKill(w *worker) {
 	if w.state == exited {
 		return
 	}
-	if !w.mainExited && !w.mainAlive() {
+	if !w.mainExited && !s.fx.mainAlive(w) {
 		w.statusUnknown = true
 		s.onMainExit(w, 0)
 	}
-	if s.alive(w) || w.mainAlive() {
+	if s.fx.alive(w) || s.fx.mainAlive(w) {
 		s.kill(w)
 		w.killTimer = s.after(killGrace, timerEvent{w, timerKilled})
 	}

@@ -47,6 +47,7 @@ type supervisor struct {
 	outer     outerNotify
 	intercept *interceptor // transparent mode, or nil
 	contain   *containment // finds the processes that left their group
+	fx        effects      // processes and time; osEffects but in tests
 	events    chan event
 	done      chan struct{}
 
@@ -61,7 +62,7 @@ type supervisor struct {
 	queuedWaiters []chan<- error // and these want to hear how it went
 
 	backoff      time.Duration
-	backoffTimer *time.Timer
+	backoffTimer timer
 
 	stopping bool
 	exitNow  bool                // a second stop signal: exit without waiting for the generations
@@ -123,19 +124,8 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 	defer notify.Close()
 	defer guard.close()
 
-	s := &supervisor{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		notify:  notify,
-		guard:   guard,
-		outer:   outerNotify{addr: cfg.OuterNotify},
-		events:  sv.events,
-		done:    sv.done,
-		slots:   make([]*worker, cfg.Workers),
-		nextGen: 1,
-		backoff: DefaultBackoffMin,
-		hist:    history{started: time.Now()},
-	}
+	s := newSupervisor(sv, cfg)
+	s.notify, s.guard = notify, guard
 	defer sv.ended()
 	defer s.outer.close()
 	if s.contain, err = s.setupContainment(); err != nil {
@@ -171,4 +161,22 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return s.loop(ctx)
+}
+
+// newSupervisor is the loop's state for cfg (with its defaults set),
+// before anything has started, acting on real processes and time.
+func newSupervisor(sv *Supervisor, cfg Config) *supervisor {
+	s := &supervisor{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		outer:   outerNotify{addr: cfg.OuterNotify},
+		events:  sv.events,
+		done:    sv.done,
+		slots:   make([]*worker, cfg.Workers),
+		nextGen: 1,
+		backoff: DefaultBackoffMin,
+		hist:    history{started: time.Now()},
+	}
+	s.fx = osEffects{s}
+	return s
 }

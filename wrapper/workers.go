@@ -3,8 +3,6 @@ package wrapper
 import (
 	"fmt"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Restart policies for --rollout.
@@ -66,17 +64,16 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 // shim's report (exec'd or not) comes later as an execEvent, and the ready
 // timeout runs from now. An error means no process was started.
 func (s *supervisor) startWorker(g *generation, i int) error {
-	pid, status, err := s.startChild(g.n, i)
+	w := &worker{g: g, slot: i, state: starting, execPending: true}
+	pid, err := s.fx.start(w)
 	if err != nil {
 		return err
 	}
-	s.guard.add(pid)
-	w := &worker{g: g, slot: i, pid: pid, mainPID: pid, state: starting, started: time.Now(), execPending: true}
+	w.pid, w.mainPID, w.started = pid, pid, time.Now()
 	g.workers = append(g.workers, w)
 	if g.firstPID == 0 {
 		g.firstPID = pid
 	}
-	go s.awaitExec(w, status, g.n, pid)
 	if s.cfg.Workers > 1 {
 		s.log.Info("worker started", "gen", g.n, "worker", i, "pid", pid)
 	}
@@ -124,10 +121,7 @@ func (s *supervisor) startNext(g *generation) {
 // abandon kills every worker of g that did not start serving.
 func (s *supervisor) abandon(g *generation) {
 	for _, w := range g.workers {
-		w.stopReadyTimers()
-		s.killProbe(w)
-		w.state = draining
-		unix.Kill(-w.pid, unix.SIGKILL)
+		s.abort(w)
 	}
 	g.state = draining
 }
