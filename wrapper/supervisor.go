@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/intercept"
 )
 
 // ErrStopping answers restart requests that arrive while zedr-run stops.
@@ -43,8 +45,8 @@ type supervisor struct {
 	notify    *notifySocket
 	guard     *guardian
 	outer     outerNotify
-	intercept *interceptor // transparent mode, or nil
-	contain   *containment // finds the processes that left their group
+	intercept *intercept.Interceptor // transparent mode, or nil
+	contain   *containment           // finds the processes that left their group
 	events    chan any
 	done      chan struct{}
 

@@ -1,4 +1,4 @@
-package wrapper
+package intercept
 
 import (
 	"testing"
@@ -40,7 +40,7 @@ func TestParseSockaddr(t *testing.T) {
 }
 
 func TestMatchTreatsMPTCPAsTCP(t *testing.T) {
-	ic := &interceptor{held: []heldSocket{{family: unix.AF_INET, sotype: unix.SOCK_STREAM, protocol: unix.IPPROTO_TCP, addr: "127.0.0.1:8080"}}}
+	ic := &Interceptor{held: []heldSocket{{family: unix.AF_INET, sotype: unix.SOCK_STREAM, protocol: unix.IPPROTO_TCP, addr: "127.0.0.1:8080"}}}
 	if ic.match(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP, "127.0.0.1:8080") != 0 {
 		t.Error("an MPTCP bind did not match the TCP socket")
 	}
