@@ -28,8 +28,9 @@
 //     parent-death signal fires only when zedr-run itself dies.
 //   - In transparent mode (Config.InterceptBind) children get no socket fds
 //     and no LISTEN_* variables; each generation's seccomp listener is served
-//     by its own goroutine (intercept_linux.go), which only posts events to
-//     the loop, and is closed once no process of that generation is left.
+//     by its own goroutine (package intercept, wired in intercept_linux.go),
+//     which only posts events to the loop, and is closed once no process of
+//     that generation is left.
 //   - A stopped generation leaves no process behind, whatever process group
 //     or session its processes moved to (contain_linux.go, package
 //     contain): each worker starts in its own cgroup v2 leaf where

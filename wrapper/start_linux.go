@@ -64,7 +64,7 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 			unix.Close(theirs)
 			return 0, nil, &StartError{name, err}
 		}
-		intercept = s.intercept.shimIntercept()
+		intercept = s.intercept.ShimIntercept()
 	} else {
 		for _, sock := range s.cfg.Sockets {
 			files = append(files, sock.File.Fd())

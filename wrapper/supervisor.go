@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/wrapper/intercept"
 	"zedr-run/wrapper/proc"
 )
 
@@ -45,9 +46,9 @@ type supervisor struct {
 	notify    *notifySocket
 	guard     *guardian
 	outer     outerNotify
-	intercept *interceptor // transparent mode, or nil
-	contain   *containment // finds the processes that left their group
-	fx        effects      // processes and time; osEffects but in tests
+	intercept *intercept.Interceptor // transparent mode, or nil
+	contain   *containment           // finds the processes that left their group
+	fx        effects                // processes and time; osEffects but in tests
 	events    chan event
 	done      chan struct{}
 

@@ -1,13 +1,11 @@
-package wrapper
+package intercept
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -15,78 +13,9 @@ import (
 	"zedr-run/internal/seccomp"
 )
 
-// caller is the process that made a call, opened by pidfd once the
-// notification is known to be still valid.
-type caller struct {
-	tgid  int
-	pidfd int
-}
-
-func openCaller(listener int, n *seccomp.Notif) (*caller, error) {
-	tgid, err := tgidOf(int(n.Pid))
-	if err != nil {
-		return nil, err
-	}
-	pidfd, err := unix.PidfdOpen(tgid, 0)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_open pid=%d: %w", tgid, err)
-	}
-	// Checked after the pidfd is open: it refers to the process that made
-	// the call, not to one that reused its pid.
-	if !seccomp.Valid(listener, n.ID) {
-		unix.Close(pidfd)
-		return nil, unix.ENOENT
-	}
-	return &caller{tgid: tgid, pidfd: pidfd}, nil
-}
-
-func (c *caller) close() { unix.Close(c.pidfd) }
-
-// tgidOf returns the process a thread belongs to.
-func tgidOf(tid int) (int, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(tid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Tgid:"); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	return 0, fmt.Errorf("no Tgid in /proc/%d/status", tid)
-}
-
-// fdFlags returns the open flags of fd in process pid, O_CLOEXEC included
-// (/proc/PID/fdinfo/FD).
-func fdFlags(pid, fd int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, fd))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "flags:"); ok {
-			f, err := strconv.ParseInt(strings.TrimSpace(v), 8, 64)
-			return int(f), err
-		}
-	}
-	return 0, fmt.Errorf("no flags in /proc/%d/fdinfo/%d", pid, fd)
-}
-
-// sockInfo is the family, type and protocol of a child's socket.
-func sockInfo(fd int) (family, sotype, protocol int, err error) {
-	if family, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
-		return
-	}
-	if sotype, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
-		return
-	}
-	protocol, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-	return
-}
-
-func (ic *interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
+// onBind answers a bind(): true once zedr-run's socket is installed at the
+// caller's fd, false (with why, if it matters) to let the call run.
+func (ic *Interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
 	fd, ptr, size := int(int32(n.Data.Args[0])), n.Data.Args[1], n.Data.Args[2]
 	if size < 2 || size > unix.SizeofSockaddrAny {
 		return false, nil
@@ -152,7 +81,7 @@ func (ic *interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif)
 // An MPTCP socket (Go's default for listeners since Go 1.24) matches a TCP
 // one: MPTCP is an optional upgrade that falls back to TCP anyway, and the
 // server gets zedr-run's plain TCP socket.
-func (ic *interceptor) match(family, sotype, protocol int, addr string) int {
+func (ic *Interceptor) match(family, sotype, protocol int, addr string) int {
 	if protocol == unix.IPPROTO_MPTCP {
 		protocol = unix.IPPROTO_TCP
 	}
@@ -164,34 +93,9 @@ func (ic *interceptor) match(family, sotype, protocol int, addr string) int {
 	return -1
 }
 
-// setNonblock applies the O_NONBLOCK policy to held socket i for generation gen.
-func (ic *interceptor) setNonblock(i, gen int, on bool) error {
-	ic.mu.Lock()
-	prev, seen := ic.nonblock[i]
-	ic.nonblock[i] = nonblockOwner{on: on, gen: gen}
-	ic.mu.Unlock()
-	h := &ic.held[i]
-	if seen && prev.on != on && prev.gen != gen {
-		ic.log.Warn("generations disagree on O_NONBLOCK for a shared socket: the older one may misbehave until it stops",
-			"spec", h.sock.Spec.String(), "gen", gen, "nonblock", on, "older_gen", prev.gen, "older_nonblock", prev.on)
-	}
-	fl, err := unix.FcntlInt(uintptr(h.fd), unix.F_GETFL, 0)
-	if err != nil {
-		return fmt.Errorf("socket %s: fcntl F_GETFL: %w", h.sock.Spec, err)
-	}
-	want := fl &^ unix.O_NONBLOCK
-	if on {
-		want |= unix.O_NONBLOCK
-	}
-	if want != fl {
-		if _, err := unix.FcntlInt(uintptr(h.fd), unix.F_SETFL, want); err != nil {
-			return fmt.Errorf("socket %s: fcntl F_SETFL: %w", h.sock.Spec, err)
-		}
-	}
-	return nil
-}
-
-func (ic *interceptor) onListen(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
+// onListen answers a listen() on a socket zedr-run installed: true, so
+// that it returns 0 without running and the declared backlog stays.
+func (ic *Interceptor) onListen(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
 	fd := int(int32(n.Data.Args[0]))
 	c, err := openCaller(listener, n)
 	if err != nil {
@@ -217,22 +121,9 @@ func (ic *interceptor) onListen(listener int, g *generationTaps, n *seccomp.Noti
 	return false, nil
 }
 
-// took records that generation g has taken held socket i at fd, and tells
-// the supervisor once it has taken them all.
-func (ic *interceptor) took(g *generationTaps, i, fd int) {
-	g.taken[i] = fd
-	if g.reported || len(g.taken) < len(ic.held) {
-		return
-	}
-	g.reported = true
-	var fds []string
-	for j := range ic.held {
-		fds = append(fds, strconv.Itoa(g.taken[j]))
-	}
-	ic.post(listenEvent{pid: g.pid, fds: strings.Join(fds, ",")})
-}
-
-func (ic *interceptor) onUnlink(listener int, g *generationTaps, n *seccomp.Notif, dirfd int, ptr uint64, flags int) (bool, error) {
+// onUnlink answers an unlink() or unlinkat() of a held unix socket path:
+// true, so that it returns 0 without running and the path stays.
+func (ic *Interceptor) onUnlink(listener int, g *generationTaps, n *seccomp.Notif, dirfd int, ptr uint64, flags int) (bool, error) {
 	if flags&unix.AT_REMOVEDIR != 0 {
 		return false, nil
 	}

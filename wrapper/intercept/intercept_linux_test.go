@@ -1,9 +1,15 @@
-package wrapper
+package intercept
 
 import (
+	"log/slog"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/seccomp"
+	"zedr-run/reexec"
+	"zedr-run/socketact"
 )
 
 func TestParseSockaddr(t *testing.T) {
@@ -40,7 +46,7 @@ func TestParseSockaddr(t *testing.T) {
 }
 
 func TestMatchTreatsMPTCPAsTCP(t *testing.T) {
-	ic := &interceptor{held: []heldSocket{{family: unix.AF_INET, sotype: unix.SOCK_STREAM, protocol: unix.IPPROTO_TCP, addr: "127.0.0.1:8080"}}}
+	ic := &Interceptor{held: []heldSocket{{family: unix.AF_INET, sotype: unix.SOCK_STREAM, protocol: unix.IPPROTO_TCP, addr: "127.0.0.1:8080"}}}
 	if ic.match(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP, "127.0.0.1:8080") != 0 {
 		t.Error("an MPTCP bind did not match the TCP socket")
 	}
@@ -49,5 +55,36 @@ func TestMatchTreatsMPTCPAsTCP(t *testing.T) {
 	}
 	if ic.match(unix.AF_INET6, unix.SOCK_STREAM, unix.IPPROTO_TCP, "[::]:8080") != -1 {
 		t.Error("an IPv6 bind matched the IPv4 socket")
+	}
+}
+
+// TestNewUnixPath: a held unix socket path is matched as an absolute path
+// and makes the shim intercept unlink() too.
+func TestNewUnixPath(t *testing.T) {
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	path := filepath.Join(t.TempDir(), "app.sock")
+	spec, err := socketact.ParseSpec("unix:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := socketact.Open(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	ic, err := New([]*socketact.Socket{sock}, slog.Default(), func(Listen) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ic.ShimIntercept(); got != (reexec.Intercept{Bind: true, Unlink: true}) {
+		t.Errorf("ShimIntercept() = %+v with a unix socket path", got)
+	}
+	if !ic.paths[path] {
+		t.Errorf("unlink(%s) would not be faked: %v", path, ic.paths)
+	}
+	if ic.match(unix.AF_UNIX, unix.SOCK_STREAM, 0, path) != 0 {
+		t.Errorf("bind(%s) does not match", path)
 	}
 }

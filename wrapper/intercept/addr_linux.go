@@ -1,4 +1,4 @@
-package wrapper
+package intercept
 
 import (
 	"encoding/binary"

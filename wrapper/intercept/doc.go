@@ -1,0 +1,50 @@
+// Package intercept is the supervisor's side of transparent mode
+// (zedr-run --intercept-bind): it answers the seccomp user notifications
+// of every generation, whose bind(), listen() (and unlink() when a unix
+// socket path is held) the shim's filter turns into notifications
+// (package reexec installs the filter and sends its listener; package
+// internal/seccomp is the kernel ABI and the syscall table both ends share).
+//
+// How a call is answered, by one goroutine per generation:
+//
+//   - bind() of a declared address, with the same family, socket type and
+//     protocol (an MPTCP socket counts as TCP): zedr-run's socket is
+//     installed at the caller's fd number (SECCOMP_ADDFD_FLAG_SETFD,
+//     keeping its close-on-exec flag) and the call returns 0;
+//   - listen() on such a socket, and unlink() of a held unix socket path,
+//     return 0 without running: the backlog zedr-run chose and the path stay;
+//   - everything else runs unchanged.
+//
+// Guarantees:
+//
+//   - Every call it fails to handle (the caller died, /proc could not be
+//     read, the fd could not be installed) runs unchanged, as if there were
+//     no filter: it never makes a call fail that would have worked, and
+//     every notification gets exactly one reply.
+//   - Nothing a child passes is trusted: its address is read with a bounded
+//     size, its fd is looked at through a pidfd opened before the
+//     notification is checked to be still valid (so it is that caller, not
+//     a process that reused its pid), and a relative path is resolved
+//     against that process's own directory.
+//   - A bind that matches no declared socket is logged with its address
+//     ("bind not intercepted: no --listen matches"; at debug level for
+//     port 0, a probe or a client).
+//   - O_NONBLOCK belongs to the socket, shared by every process that holds
+//     it, so it cannot differ between generations. Policy: at each
+//     intercepted bind the socket takes the O_NONBLOCK flag of the socket
+//     the caller created and is replacing (servers set it before bind: Go
+//     and nginx non-blocking, python and busybox blocking). When that
+//     changes the flag while another generation still uses the socket, a
+//     warning says so: the older generation may then see EAGAIN from
+//     accept() or block in it.
+//   - A generation's listener is served until no process under its filter
+//     is left (the kernel reports POLLHUP), then closed.
+//   - Once a generation has taken every declared socket (listen() on each
+//     stream socket, bind() of each datagram socket), the onListen
+//     callback given to New is called once, with a Listen, from that
+//     generation's goroutine: it must not block (the supervisor posts it to
+//     its loop as an event, for --ready listen).
+//
+// Used by the supervisor (package wrapper); it does not import wrapper, and
+// its errors name no command-line flag. It is a convenience, not a sandbox.
+package intercept
