@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/control"
 )
 
 // ErrStopping answers restart requests that arrive while zedr-run stops.
@@ -69,8 +71,8 @@ type supervisor struct {
 
 	hist history // for Status
 
-	ctl      *controlServer // nil without a control socket
-	selfTest *selfTest      // the new binary's check before a reexec, or nil
+	ctl      *control.Server // nil without a control socket
+	selfTest *selfTest       // the new binary's check before a reexec, or nil
 }
 
 // Run supervises the command until zedr-run is told to stop (SIGTERM or
@@ -146,19 +148,19 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 	switch {
 	case cfg.Handoff != nil && cfg.Handoff.ControlFD >= 0:
-		if s.ctl, err = restoreControl(cfg.Handoff); err != nil {
+		if s.ctl, err = control.Restore(cfg.Handoff.ControlFD, cfg.Handoff.Control); err != nil {
 			return 0, err
 		}
 	case cfg.ControlPath != "":
-		if s.ctl, err = listenControl(cfg.ControlPath); err != nil {
+		if s.ctl, err = control.Listen(cfg.ControlPath); err != nil {
 			return 0, err
 		}
-		guard.file(s.ctl.sock)
+		guard.file(s.ctl.Socket())
 	}
 	if s.ctl != nil {
 		defer s.ctl.Close()
-		go s.ctl.serve(s)
-		s.log.Info("control socket", "path", s.ctl.path)
+		go s.ctl.Serve(s, s.log)
+		s.log.Info("control socket", "path", s.ctl.Path())
 	}
 
 	if cfg.Handoff != nil {
@@ -404,7 +406,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	if g.why != firstStart && g.why != crashRestart {
 		s.hist.restarts++
 	}
-	s.hist.restartEnded(g.n, ResultOK, "")
+	s.hist.restartEnded(g.n, control.ResultOK, "")
 	s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d pid=%d", g.n, g.pid()))
 	g.answer(nil)
 	s.afterFailure()
@@ -436,7 +438,7 @@ func (s *supervisor) rollback(g *generation, reason string) {
 	}
 	err := fmt.Errorf("generation %d rolled back: %s", g.n, reason)
 	s.hist.rollbacks++
-	s.hist.restartEnded(g.n, ResultRolledBack, reason)
+	s.hist.restartEnded(g.n, control.ResultRolledBack, reason)
 	if serving := s.serving(); len(serving) > 0 {
 		s.log.Error("generation rolled back", "gen", g.n, "pid", pid, "reason", reason, "serving", serving[0].g.n)
 		s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d; generation %d rolled back: %s", serving[0].g.n, g.n, reason))
@@ -460,7 +462,7 @@ func (s *supervisor) stop(g *generation, why string) {
 	if g == s.pending {
 		s.pending = nil
 		g.answer(ErrStopping)
-		s.hist.restartEnded(g.n, ResultCancelled, ErrStopping.Error())
+		s.hist.restartEnded(g.n, control.ResultCancelled, ErrStopping.Error())
 	}
 	for _, w := range g.workers {
 		s.stopWorker(w, why)
