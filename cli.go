@@ -19,6 +19,7 @@ import (
 	"zedr-run/internal/logbuf"
 	"zedr-run/socketact"
 	"zedr-run/wrapper"
+	"zedr-run/wrapper/control"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -163,8 +164,8 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	}
 	if cfg.ControlPath = c.String("control"); cfg.ControlPath == "" {
 		var swept int
-		if cfg.ControlPath, swept, err = wrapper.ControlPathFor(os.Getpid()); err != nil {
-			logger.Warn("no control socket: zedr-run status, restart and stop will not work", "err", err)
+		if cfg.ControlPath, swept, err = control.PathFor(os.Getpid()); err != nil {
+			logger.Warn("no control socket: zedr-run status, restart and stop will not work", "err", fmt.Errorf("%w (choose a path with --control)", err))
 		} else if swept > 0 {
 			logger.Info("removed stale control sockets of dead zedr-run processes", "dir", filepath.Dir(cfg.ControlPath), "count", swept)
 		}
@@ -234,7 +235,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 
 	code, err := sv.Run(c.Context)
 	if err != nil {
-		return err
+		return listenHint(err)
 	}
 	if code != 0 {
 		return childExit(code)

@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"zedr-run/wrapper"
+	"zedr-run/wrapper/control"
 )
 
 // The control commands talk to a running zedr-run over its control socket.
@@ -33,7 +33,7 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 			UsageText: "zedr-run status [--json] [--pid PID | --control PATH]",
 			Flags:     append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}}, find...),
 			Action: func(c *cli.Context) error {
-				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdStatus})
+				resp, err := controlRequest(c, control.Request{Cmd: control.CmdStatus})
 				if err != nil {
 					return err
 				}
@@ -54,7 +54,7 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 				"exit 1 with the reason when the restart was refused or rolled back.",
 			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "wait for the outcome"}}, find...),
 			Action: func(c *cli.Context) error {
-				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdRestart, Wait: c.Bool("wait")})
+				resp, err := controlRequest(c, control.Request{Cmd: control.CmdRestart, Wait: c.Bool("wait")})
 				if err != nil {
 					return err
 				}
@@ -72,7 +72,7 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 				"check fails, it says why and carries on as it is.",
 			Flags: find,
 			Action: func(c *cli.Context) error {
-				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdReexec})
+				resp, err := controlRequest(c, control.Request{Cmd: control.CmdReexec})
 				if err != nil {
 					return err
 				}
@@ -86,7 +86,7 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 			UsageText: "zedr-run stop [--pid PID | --control PATH]",
 			Flags:     find,
 			Action: func(c *cli.Context) error {
-				resp, err := controlRequest(c, wrapper.ControlRequest{Cmd: wrapper.CmdStop})
+				resp, err := controlRequest(c, control.Request{Cmd: control.CmdStop})
 				if err != nil {
 					return err
 				}
@@ -99,7 +99,7 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 
 func isControlCommand(arg string) bool {
 	switch arg {
-	case wrapper.CmdStatus, wrapper.CmdRestart, wrapper.CmdStop, wrapper.CmdReexec:
+	case control.CmdStatus, control.CmdRestart, control.CmdStop, control.CmdReexec:
 		return true
 	}
 	return false
@@ -107,24 +107,24 @@ func isControlCommand(arg string) bool {
 
 // controlRequest finds the zedr-run meant, sends req and returns the answer,
 // or an error when the answer is no.
-func controlRequest(c *cli.Context, req wrapper.ControlRequest) (wrapper.ControlResponse, error) {
+func controlRequest(c *cli.Context, req control.Request) (control.Response, error) {
 	if c.NArg() > 0 {
-		return wrapper.ControlResponse{}, usagef("%s takes no arguments, got %q", c.Command.Name, c.Args().Slice())
+		return control.Response{}, usagef("%s takes no arguments, got %q", c.Command.Name, c.Args().Slice())
 	}
 	path := c.String("control")
 	pid := c.Int("pid")
 	switch {
 	case path != "" && c.IsSet("pid"):
-		return wrapper.ControlResponse{}, usagef("give --pid or --control, not both")
+		return control.Response{}, usagef("give --pid or --control, not both")
 	case c.IsSet("pid") && pid <= 0:
-		return wrapper.ControlResponse{}, usagef("bad --pid %d: want a process id", pid)
+		return control.Response{}, usagef("bad --pid %d: want a process id", pid)
 	case path == "":
 		var err error
-		if path, err = wrapper.FindControl(pid); err != nil {
-			return wrapper.ControlResponse{}, err
+		if path, err = control.Find(pid, declaredControl); err != nil {
+			return control.Response{}, findHint(err)
 		}
 	}
-	resp, err := wrapper.Control(path, req)
+	resp, err := control.Do(path, req)
 	if errors.Is(err, unix.EACCES) {
 		return resp, fmt.Errorf("%w: only the user zedr-run runs as, or root, may control it", err)
 	}
@@ -137,8 +137,35 @@ func controlRequest(c *cli.Context, req wrapper.ControlRequest) (wrapper.Control
 	return resp, nil
 }
 
+// findHint adds to an error of control.Find the flags that help.
+func findHint(err error) error {
+	switch {
+	case errors.Is(err, control.ErrNoneRunning):
+		return fmt.Errorf("%w; name one with --pid PID or --control PATH", err)
+	case errors.Is(err, control.ErrSeveral):
+		return fmt.Errorf("%w; choose one with --pid PID or --control PATH", err)
+	case errors.Is(err, control.ErrNotFound):
+		return fmt.Errorf("%w If it was started with --control PATH, pass the same --control PATH", err)
+	}
+	return err
+}
+
+// listenHint adds to an error of control.Listen (through wrapper.Run) the
+// flag that helps.
+func listenHint(err error) error {
+	switch {
+	case errors.Is(err, control.ErrPathTooLong):
+		return fmt.Errorf("%w; choose a shorter one with --control", err)
+	case errors.Is(err, control.ErrInTheWay):
+		return fmt.Errorf("%w; remove it or choose another path with --control", err)
+	case errors.Is(err, control.ErrInUse):
+		return fmt.Errorf("%w; choose another path with --control", err)
+	}
+	return err
+}
+
 // printStatus writes the status as a table, for people.
-func printStatus(w io.Writer, st *wrapper.Status, now time.Time) {
+func printStatus(w io.Writer, st *control.Status, now time.Time) {
 	if st == nil {
 		return
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"zedr-run/wrapper"
+	"zedr-run/wrapper/control"
 )
 
 // Asking a running zedr-run for its status on the control socket, each
@@ -19,8 +19,8 @@ import (
 
 // askControl sends req to the zedr-run listening on ctl, waiting at
 // most waitLimit for the answer.
-func askControl(ctl string, req wrapper.ControlRequest) (wrapper.ControlResponse, error) {
-	var resp wrapper.ControlResponse
+func askControl(ctl string, req control.Request) (control.Response, error) {
+	var resp control.Response
 	conn, err := net.DialTimeout("unix", ctl, waitLimit)
 	if err != nil {
 		return resp, err
@@ -42,23 +42,23 @@ func askControl(ctl string, req wrapper.ControlRequest) (wrapper.ControlResponse
 }
 
 // controlStatus asks the zedr-run listening on ctl for its status.
-func controlStatus(ctl string) (wrapper.Status, error) {
-	resp, err := askControl(ctl, wrapper.ControlRequest{Cmd: wrapper.CmdStatus})
+func controlStatus(ctl string) (control.Status, error) {
+	resp, err := askControl(ctl, control.Request{Cmd: control.CmdStatus})
 	if err != nil {
-		return wrapper.Status{}, err
+		return control.Status{}, err
 	}
 	if resp.Status == nil {
-		return wrapper.Status{}, fmt.Errorf("no status in the answer: %+v", resp)
+		return control.Status{}, fmt.Errorf("no status in the answer: %+v", resp)
 	}
 	return *resp.Status, nil
 }
 
 // waitStatus asks for the status until ok says it is what the test waits
 // for. Every request must be answered; the socket may not exist yet.
-func waitStatus(t *testing.T, ctl, what string, ok func(wrapper.Status) bool) wrapper.Status {
+func waitStatus(t *testing.T, ctl, what string, ok func(control.Status) bool) control.Status {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
-	var last wrapper.Status
+	var last control.Status
 	for {
 		st, err := controlStatus(ctl)
 		switch {
@@ -119,7 +119,7 @@ func (p *statusPoller) finish(t *testing.T, during string) {
 
 // readyWorkers counts the ready workers of the generations serving now,
 // not counting generation 1.
-func readyWorkers(st wrapper.Status, after int) int {
+func readyWorkers(st control.Status, after int) int {
 	n := 0
 	for _, g := range st.Generations {
 		if !g.Current || g.Gen <= after {
@@ -134,7 +134,7 @@ func readyWorkers(st wrapper.Status, after int) int {
 	return n
 }
 
-func liveGens(st wrapper.Status) []int {
+func liveGens(st control.Status) []int {
 	var gens []int
 	for _, g := range st.Generations {
 		if g.State != "exited" {

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"zedr-run/wrapper"
+	"zedr-run/wrapper/control"
 )
 
 // stuckLog is a zedr-run whose stdout and stderr are a pipe that nobody
@@ -120,7 +120,7 @@ func (s *stuckLog) wait(t *testing.T) int {
 // cannot be written: status answers, a crashed child is replaced.
 func (s *stuckLog) supervise(t *testing.T) {
 	t.Helper()
-	st := waitStatus(t, s.ctl, "generation 1 serving", func(st wrapper.Status) bool {
+	st := waitStatus(t, s.ctl, "generation 1 serving", func(st control.Status) bool {
 		return len(st.Generations) > 0 && st.Generations[0].Gen == 1 && st.Generations[0].Current
 	})
 	poll := pollStatus(s.ctl)
@@ -128,7 +128,7 @@ func (s *stuckLog) supervise(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, s.ctl, "the crashed child replaced", func(st wrapper.Status) bool {
+	waitStatus(t, s.ctl, "the crashed child replaced", func(st control.Status) bool {
 		return st.Crashes == 1 && readyWorkers(st, 1) == 1
 	})
 	poll.finish(t, "a crash restart with the log pipe full")
@@ -193,10 +193,10 @@ while :; do sleep 1 & wait $!; done`)
 		cmd.Process.Kill()
 		<-exited
 	})
-	waitStatus(t, ctl, "generation 1 serving", func(st wrapper.Status) bool { return readyWorkers(st, 0) == 1 })
+	waitStatus(t, ctl, "generation 1 serving", func(st control.Status) bool { return readyWorkers(st, 0) == 1 })
 	r.Close() // the log reader goes away: every log line from now on fails
 	for range 2 {
-		resp, err := askControl(ctl, wrapper.ControlRequest{Cmd: wrapper.CmdRestart, Wait: true})
+		resp, err := askControl(ctl, control.Request{Cmd: control.CmdRestart, Wait: true})
 		if err != nil || !resp.OK {
 			t.Fatalf("restart: %+v, %v", resp, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"zedr-run/wrapper"
+	"zedr-run/wrapper/control"
 )
 
 // The supervisor loop never blocks: not when hundreds of children exit at
@@ -44,7 +44,7 @@ exec sleep 100000`)
 
 	poll := pollStatus(ctl)
 	hold.Close() // every worker of generation 1 reads EOF and exits 3
-	st := waitStatus(t, ctl, fmt.Sprintf("%d crashes, every worker replaced", n), func(st wrapper.Status) bool {
+	st := waitStatus(t, ctl, fmt.Sprintf("%d crashes, every worker replaced", n), func(st control.Status) bool {
 		return st.Crashes == n && readyWorkers(st, 1) == n
 	})
 	poll.finish(t, "the exits and the replacements")
@@ -68,7 +68,7 @@ func TestRolloutAllManyWorkers(t *testing.T) {
 
 	poll := pollStatus(ctl)
 	z.signal(syscall.SIGUSR2)
-	st := waitStatus(t, ctl, "generation 2 serving alone", func(st wrapper.Status) bool {
+	st := waitStatus(t, ctl, "generation 2 serving alone", func(st control.Status) bool {
 		gens := liveGens(st)
 		return len(gens) == 1 && gens[0] == 2 && readyWorkers(st, 1) == n
 	})
@@ -121,20 +121,20 @@ func TestSlowExec(t *testing.T) {
 				syscall.Kill(zedrPID, syscall.SIGKILL)
 				z.cmd.Process.Kill()
 			})
-			waitStatus(t, ctl, "generation 1 starting", func(st wrapper.Status) bool {
+			waitStatus(t, ctl, "generation 1 starting", func(st control.Status) bool {
 				return len(st.Generations) == 1 && st.Generations[0].State == "starting"
 			})
 
-			resp, err := askControl(ctl, wrapper.ControlRequest{Cmd: wrapper.CmdRestart})
+			resp, err := askControl(ctl, control.Request{Cmd: control.CmdRestart})
 			if err != nil || !resp.OK {
 				t.Fatalf("restart while generation 1 is starting: %+v, %v", resp, err)
 			}
-			waitStatus(t, ctl, "the restart queued", func(st wrapper.Status) bool {
+			waitStatus(t, ctl, "the restart queued", func(st control.Status) bool {
 				return st.RestartQueued && len(st.Generations) == 1 && st.Generations[0].State == "starting"
 			})
 
 			syscall.Kill(zedrPID, syscall.SIGTERM)
-			waitStatus(t, ctl, "zedr-run stopping", func(st wrapper.Status) bool { return st.Stopping })
+			waitStatus(t, ctl, "zedr-run stopping", func(st control.Status) bool { return st.Stopping })
 			z.waitLog(`msg="stopping generation" gen=1 `)
 		})
 	}

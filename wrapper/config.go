@@ -102,7 +102,7 @@ type Config struct {
 	Credential *syscall.Credential
 	UserEnv    []string
 	// ControlPath is where the control socket is created (see
-	// ControlPathFor); "" means no control socket.
+	// control.PathFor); "" means no control socket.
 	ControlPath string
 	// Version is zedr-run's, for Status.
 	Version string

@@ -48,8 +48,9 @@
 //     either mode, and removes the unix socket files zedr-run created
 //     (--listen and the control socket), each only while it is still that
 //     device and inode.
-//   - The control socket is opened as a --listen unix socket is (no path
-//     operation follows a symlink); a starting zedr-run removes the stale
-//     control sockets of dead zedr-run processes of its uid in its default
-//     control directory, and nothing else there.
+//   - The control socket is package control's Server; the supervisor is
+//     its control.Handler, whose methods (control_linux.go) post requests
+//     to the loop with reply channels of one answer, which the loop never
+//     blocks on. Package control keeps the socket's own guarantees (peer
+//     check, no symlink followed, the stale sockets swept).
 package wrapper

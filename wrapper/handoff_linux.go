@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"zedr-run/reexec"
-	"zedr-run/socketact"
+	"zedr-run/wrapper/control"
 	"zedr-run/wrapper/proc"
 )
 
@@ -94,11 +94,11 @@ type handoffWorker struct {
 }
 
 type handoffHist struct {
-	Restarts  int                `json:"restarts"`
-	Rollbacks int                `json:"rollbacks"`
-	Crashes   int                `json:"crashes"`
-	Last      *RestartResult     `json:"last"`
-	Exited    []GenerationStatus `json:"exited"`
+	Restarts  int                        `json:"restarts"`
+	Rollbacks int                        `json:"rollbacks"`
+	Crashes   int                        `json:"crashes"`
+	Last      *control.RestartResult     `json:"last"`
+	Exited    []control.GenerationStatus `json:"exited"`
 }
 
 // ParseHandoff reads the handoff a previous zedr-run left in the
@@ -262,10 +262,10 @@ func (s *supervisor) handoff() (*Handoff, []int, error) {
 	}
 	fds = append(fds, h.GuardFD)
 	if s.ctl != nil {
-		if h.ControlFD, err = rawFD(s.ctl.ln); err != nil {
-			return nil, nil, fmt.Errorf("control socket: %w", err)
+		if h.ControlFD, err = s.ctl.FD(); err != nil {
+			return nil, nil, err
 		}
-		h.Control = s.ctl.path
+		h.Control = s.ctl.Path()
 		fds = append(fds, h.ControlFD)
 	}
 	if s.pending != nil {
@@ -417,22 +417,4 @@ func restoreNotify(h *Handoff, uids ...int) (*notifySocket, error) {
 		n.uids[uint32(uid)] = true
 	}
 	return n, nil
-}
-
-// restoreControl wraps the control socket handed over. Its file is removed
-// on Close only if it is still the one the socket is bound to.
-func restoreControl(h *Handoff) (*controlServer, error) {
-	f := os.NewFile(uintptr(h.ControlFD), "control")
-	sock, err := socketact.Adopt(socketact.Spec{Network: "unix", Address: h.Control}, f, false, true)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("control socket handed over: %w", err)
-	}
-	unix.CloseOnExec(h.ControlFD)
-	ln, err := unixListener(sock)
-	if err != nil {
-		sock.File.Close()
-		return nil, fmt.Errorf("control socket handed over: %w", err)
-	}
-	return &controlServer{ln: ln, path: h.Control, sock: sock}, nil
 }

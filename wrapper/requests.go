@@ -1,8 +1,9 @@
 package wrapper
 
 import (
-	"errors"
 	"sync"
+
+	"zedr-run/wrapper/control"
 )
 
 // Supervisor is one supervised service. New prepares it and Run
@@ -20,7 +21,7 @@ type Supervisor struct {
 
 // ErrStopped answers a request that the loop can no longer take: Run has
 // returned.
-var ErrStopped = errors.New("zedr-run stopped before it could answer")
+var ErrStopped = control.ErrStopped
 
 // New prepares a Supervisor for cfg; nothing starts before Run.
 func New(cfg Config) *Supervisor {
@@ -71,33 +72,36 @@ func (sv *Supervisor) Stop(by string) error {
 }
 
 // Status returns a snapshot of the supervisor's state.
-func (sv *Supervisor) Status() (Status, error) {
-	reply := make(chan Status, 1)
+func (sv *Supervisor) Status() (control.Status, error) {
+	reply := make(chan control.Status, 1)
 	if !sv.post(statusRequest{reply}) {
-		return Status{}, ErrStopped
+		return control.Status{}, ErrStopped
 	}
 	select {
 	case st := <-reply:
 		return st, nil
 	case <-sv.done:
-		return Status{}, ErrStopped
+		return control.Status{}, ErrStopped
 	}
 }
 
 // Reexec asks zedr-run to exec its binary from disk in place (zedr-run
-// reexec). It returns nil just before the exec, or why not. The loop then
-// waits, boundedly, until answered is closed, so that the requester can
-// write its reply first; a requester with nothing to write passes a closed
-// channel.
-func (sv *Supervisor) Reexec(by string, answered <-chan struct{}) error {
+// reexec). It returns that binary's path and nil just before the exec, or
+// why not. The loop then waits, boundedly, until answered is closed, so
+// that the requester can write its reply first; a requester with nothing
+// to write passes a closed channel.
+func (sv *Supervisor) Reexec(by string, answered <-chan struct{}) (string, error) {
 	done := make(chan error, 1)
 	if !sv.post(reexecRequest{by: by, done: done, written: answered}) {
-		return ErrStopped
+		return "", ErrStopped
 	}
 	select {
 	case err := <-done:
-		return err
+		if err != nil {
+			return "", err
+		}
+		return sv.cfg.SelfPath, nil
 	case <-sv.done:
-		return ErrStopped
+		return "", ErrStopped
 	}
 }

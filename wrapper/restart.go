@@ -3,6 +3,8 @@ package wrapper
 import (
 	"fmt"
 	"time"
+
+	"zedr-run/wrapper/control"
 )
 
 // A restart: requested, coalesced, started, ready (the old generation is
@@ -134,7 +136,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	if g.why != firstStart && g.why != crashRestart {
 		s.hist.restarts++
 	}
-	s.hist.restartEnded(g.n, ResultOK, "")
+	s.hist.restartEnded(g.n, control.ResultOK, "")
 	s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d pid=%d", g.n, g.pid()))
 	g.answer(nil)
 	s.afterFailure()
@@ -163,7 +165,7 @@ func (s *supervisor) rollback(g *generation, reason string) {
 	}
 	err := fmt.Errorf("generation %d rolled back: %s", g.n, reason)
 	s.hist.rollbacks++
-	s.hist.restartEnded(g.n, ResultRolledBack, reason)
+	s.hist.restartEnded(g.n, control.ResultRolledBack, reason)
 	if serving := s.serving(); len(serving) > 0 {
 		s.log.Error("generation rolled back", "gen", g.n, "pid", pid, "reason", reason, "serving", serving[0].g.n)
 		s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d; generation %d rolled back: %s", serving[0].g.n, g.n, reason))

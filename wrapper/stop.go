@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/wrapper/control"
 )
 
 // Stopping: a generation or a worker asked to stop, the stop timeout, the
@@ -15,7 +17,7 @@ func (s *supervisor) stop(g *generation, why string) {
 	if g == s.pending {
 		s.pending = nil
 		g.answer(ErrStopping)
-		s.hist.restartEnded(g.n, ResultCancelled, ErrStopping.Error())
+		s.hist.restartEnded(g.n, control.ResultCancelled, ErrStopping.Error())
 	}
 	for _, w := range g.workers {
 		s.stopWorker(w, why)

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/wrapper/control"
 	"zedr-run/wrapper/intercept"
 	"zedr-run/wrapper/proc"
 )
@@ -73,8 +74,8 @@ type supervisor struct {
 
 	hist history // for Status
 
-	ctl      *controlServer // nil without a control socket
-	selfTest *selfTest      // the new binary's check before a reexec, or nil
+	ctl      *control.Server // nil without a control socket
+	selfTest *selfTest       // the new binary's check before a reexec, or nil
 }
 
 // Run supervises the command until zedr-run is told to stop (SIGTERM or
@@ -141,19 +142,19 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 
 	switch {
 	case cfg.Handoff != nil && cfg.Handoff.ControlFD >= 0:
-		if s.ctl, err = restoreControl(cfg.Handoff); err != nil {
+		if s.ctl, err = control.Restore(cfg.Handoff.ControlFD, cfg.Handoff.Control); err != nil {
 			return 0, err
 		}
 	case cfg.ControlPath != "":
-		if s.ctl, err = listenControl(cfg.ControlPath); err != nil {
+		if s.ctl, err = control.Listen(cfg.ControlPath); err != nil {
 			return 0, err
 		}
-		guard.file(s.ctl.sock)
+		guard.file(s.ctl.Socket())
 	}
 	if s.ctl != nil {
 		defer s.ctl.Close()
-		go s.ctl.serve(s)
-		s.log.Info("control socket", "path", s.ctl.path)
+		go s.ctl.Serve(sv, s.log)
+		s.log.Info("control socket", "path", s.ctl.Path())
 	}
 
 	if cfg.Handoff != nil {

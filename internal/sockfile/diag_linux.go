@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
 	"syscall"
 
 	"golang.org/x/sys/unix"

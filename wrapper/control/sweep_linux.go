@@ -1,4 +1,4 @@
-package wrapper
+package control
 
 import (
 	"errors"
@@ -13,14 +13,14 @@ import (
 	"zedr-run/internal/sockfile"
 )
 
-// sweepControls removes the control sockets that dead zedr-run processes
-// of our uid left in dir, one of ControlDirs (zedr-run killed before its
-// guardian removed them, or one older than that guardian): an entry
-// PID.sock whose PID is no process, that is a socket owned by our uid and
-// that refuses a connection. Each is checked after sockfile.Remove has
-// moved it out of reach, so nothing swapped in meanwhile is removed, and no
-// symbolic link is followed. It returns how many it removed.
-func sweepControls(dir string) int {
+// sweep removes the control sockets that dead zedr-run processes of our
+// uid left in dir, one of Dirs (zedr-run killed before its guardian
+// removed them, or one older than that guardian): an entry PID.sock whose
+// PID is no process, that is a socket owned by our uid and that refuses a
+// connection. Each is checked after sockfile.Remove has moved it out of
+// reach, so nothing swapped in meanwhile is removed, and no symbolic link
+// is followed. It returns how many it removed.
+func sweep(dir string) int {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0
