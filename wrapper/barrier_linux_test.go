@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/sdnotify"
 )
 
 // TestIntakeOrder: a message sent on the notify socket before an exit is
 // reaped reaches the loop before that exit, whichever goroutine reads it,
 // and neither goroutine needs the loop to make progress beyond posting.
 func TestIntakeOrder(t *testing.T) {
-	n, err := listenNotify(t.TempDir())
+	n, err := sdnotify.Listen(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func TestIntakeOrder(t *testing.T) {
 	const rounds = 500
 	for i := range rounds {
 		// Blocks while the socket's queue is full: the intake drains it.
-		if err := unix.Sendto(fd, []byte("N="+strconv.Itoa(i)), 0, &unix.SockaddrUnix{Name: n.path}); err != nil {
+		if err := unix.Sendto(fd, []byte("N="+strconv.Itoa(i)), 0, &unix.SockaddrUnix{Name: n.Path()}); err != nil {
 			t.Fatal(err)
 		}
 		in.postExits([]exit{{pid: i}})

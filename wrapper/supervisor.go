@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/sdnotify"
 )
 
 // ErrStopping answers restart requests that arrive while zedr-run stops.
@@ -40,9 +42,9 @@ type forceExit struct{}
 type supervisor struct {
 	cfg       Config
 	log       *slog.Logger
-	notify    *notifySocket
+	notify    *sdnotify.Socket
 	guard     *guardian
-	outer     outerNotify
+	outer     *sdnotify.Sender
 	intercept *interceptor // transparent mode, or nil
 	contain   *containment // finds the processes that left their group
 	events    chan any
@@ -89,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
 	}
-	var notify *notifySocket
+	var notify *sdnotify.Socket
 	var guard *guardian
 	var err error
 	if h := cfg.Handoff; h != nil {
@@ -124,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		log:     cfg.Logger,
 		notify:  notify,
 		guard:   guard,
-		outer:   outerNotify{addr: cfg.OuterNotify},
+		outer:   sdnotify.NewSender(cfg.OuterNotify),
 		events:  make(chan any, 64),
 		done:    make(chan struct{}),
 		slots:   make([]*worker, cfg.Workers),
@@ -133,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		hist:    history{started: time.Now()},
 	}
 	defer close(s.done)
-	defer s.outer.close()
+	defer s.outer.Close()
 	if s.contain, err = s.setupContainment(); err != nil {
 		return 0, err
 	}
@@ -766,7 +768,7 @@ func signame(sig os.Signal) string {
 
 // tell sends an sd_notify message to zedr-run's own service manager, if any.
 func (s *supervisor) tell(lines ...string) {
-	if err := s.outer.send(lines...); err != nil {
-		s.log.Debug("notify the service manager", "socket", s.outer.addr, "err", err)
+	if err := s.outer.Send(lines...); err != nil {
+		s.log.Debug("notify the service manager", "socket", s.outer.Addr(), "err", err)
 	}
 }
