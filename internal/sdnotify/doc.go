@@ -29,10 +29,14 @@
 //     fails (the manager may have re-created its socket); a Sender with no
 //     address sends nothing.
 //
-// Nothing here waits for a reader: a send blocks only while the receiving
-// socket's queue is full, as sendmsg(2) does.
+// A send waits only while the receiving socket's queue is full, as
+// sendmsg(2) does; Receive never waits, so a reader holding a lock never
+// waits for a sender.
 //
-// It imports only the standard library and golang.org/x/sys, and names no
-// command-line flag. The receiving side is Linux only (SO_PASSCRED); the
-// sender builds everywhere socketact does.
+// Users: wrapper (the children's socket, read by its intake, and its own
+// messages to the service manager), socketact (Notify, StoreFDs), and
+// through socketact.Notify the test server. It imports only the standard
+// library and golang.org/x/sys, and names no command-line flag. The
+// receiving side and MonotonicUsec are Linux only (SO_PASSCRED); Sender is
+// portable, SendWithFDs needs unix.
 package sdnotify
