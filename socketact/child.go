@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"sync"
+
+	"zedr-run/internal/sdnotify"
 )
 
 // The process's own passed fds, read once and shared by Files and
@@ -98,16 +100,8 @@ func Notify(state string) (bool, error) {
 	if addr == "" {
 		return false, nil
 	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
-	if err != nil {
+	if err := sdnotify.Send(addr, state); err != nil {
 		return false, fmt.Errorf("notify: %w", err)
-	}
-	_, err = conn.Write([]byte(state))
-	if cerr := conn.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return false, fmt.Errorf("notify %s: %w", addr, err)
 	}
 	return true, nil
 }

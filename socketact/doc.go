@@ -31,6 +31,8 @@
 //     files on every call.
 //   - The child side never changes the environment: LISTEN_PID already keeps
 //     grandchildren from taking the sockets.
+//   - Notify and StoreFDs send through internal/sdnotify's Sender, the one
+//     sd_notify sender in zedr-run.
 //
 // The socket code is Linux only; elsewhere Open, Inherited and Files return
 // ErrUnsupported.

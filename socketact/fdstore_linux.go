@@ -3,7 +3,7 @@ package socketact
 import (
 	"fmt"
 
-	"golang.org/x/sys/unix"
+	"zedr-run/internal/sdnotify"
 )
 
 // StoreFDs pushes the sockets into the service manager's file descriptor
@@ -14,16 +14,10 @@ import (
 // names, where OpenAll adopts them. Storing the same socket again is
 // harmless: systemd keeps one copy of each.
 func StoreFDs(notifySocket string, socks []*Socket) error {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("fd store: %w", err)
-	}
-	defer unix.Close(fd)
-	to := &unix.SockaddrUnix{Name: notifySocket} // "@name" is abstract
+	snd := sdnotify.NewSender(notifySocket) // "@name" is abstract
+	defer snd.Close()
 	for _, s := range socks {
-		msg := []byte("FDSTORE=1\nFDNAME=" + s.Spec.FDName())
-		rights := unix.UnixRights(int(s.File.Fd()))
-		if err := unix.Sendmsg(fd, msg, rights, to, 0); err != nil {
+		if err := snd.SendWithFDs([]int{int(s.File.Fd())}, "FDSTORE=1", "FDNAME="+s.Spec.FDName()); err != nil {
 			return fmt.Errorf("fd store: push %s to %s: %w", s.Spec, notifySocket, err)
 		}
 	}

@@ -1,12 +1,19 @@
 package wrapper
 
 import (
+	"errors"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
+	"zedr-run/internal/sdnotify"
 	"zedr-run/wrapper/proc"
 )
+
+// notifyMessage is the loop's event for one sd_notify datagram an accepted
+// sender (sdnotify.Socket) sent.
+type notifyMessage struct {
+	pid    int
+	fields map[string]string // READY=1 -> fields["READY"] == "1"
+}
 
 // A main process's exit and the sd_notify messages its generation sent just
 // before it reach zedr-run by two ways, the reaper and the notify socket,
@@ -41,34 +48,19 @@ import (
 // order; the lock needs neither.
 type intake struct {
 	mu     sync.Mutex
-	notify *notifySocket
+	notify *sdnotify.Socket
 	post   func(event)
 }
 
-// serveNotify reads the notify socket until it is closed. It returns when
-// the socket is closed.
+// serveNotify reads the notify socket until it is closed.
 func (in *intake) serveNotify() {
-	raw, err := in.notify.conn.SyscallConn()
-	if err != nil {
-		return
-	}
-	for {
-		// Read calls the function again each time the socket becomes
-		// readable, for as long as it returns false.
-		var fatal error
-		err := raw.Read(func(fd uintptr) bool {
-			in.mu.Lock()
-			defer in.mu.Unlock()
-			if err := in.drain(int(fd)); err != unix.EAGAIN {
-				fatal = err
-				return true
-			}
-			return false
-		})
-		if err != nil || fatal != nil {
-			return
-		}
-	}
+	// Wait calls the function again each time the socket becomes
+	// readable, for as long as it returns false.
+	in.notify.Wait(func() bool {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return !errors.Is(in.drain(), sdnotify.ErrEmpty)
+	})
 }
 
 // postExits posts the exits the reaper collected, after every notify
@@ -76,29 +68,21 @@ func (in *intake) serveNotify() {
 func (in *intake) postExits(exits []proc.Exit) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if raw, err := in.notify.conn.SyscallConn(); err == nil {
-		raw.Control(func(fd uintptr) { in.drain(int(fd)) })
-	}
+	in.drain()
 	for _, e := range exits {
 		in.post(exitEvent(e))
 	}
 }
 
 // drain posts every datagram waiting on the notify socket, from an
-// accepted sender, without blocking. It returns why it stopped: EAGAIN
-// once the queue is empty. The caller holds in.mu.
-func (in *intake) drain(fd int) error {
-	n := in.notify
+// accepted sender, without blocking. It returns why it stopped:
+// sdnotify.ErrEmpty once the queue is empty. The caller holds in.mu.
+func (in *intake) drain() error {
 	for {
-		nr, noob, _, _, err := unix.Recvmsg(fd, n.buf, n.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
+		m, err := in.notify.Receive()
 		if err != nil {
 			return err
 		}
-		if m, ok := n.message(n.buf[:nr], n.oob[:noob]); ok {
-			in.post(m)
-		}
+		in.post(notifyMessage{pid: m.PID, fields: m.Fields})
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/sdnotify"
 	"zedr-run/wrapper/proc"
 )
 
@@ -16,7 +17,7 @@ import (
 // reaped reaches the loop before that exit, whichever goroutine reads it,
 // and neither goroutine needs the loop to make progress beyond posting.
 func TestIntakeOrder(t *testing.T) {
-	n, err := listenNotify(t.TempDir())
+	n, err := sdnotify.Listen(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestIntakeOrder(t *testing.T) {
 	const rounds = 500
 	for i := range rounds {
 		// Blocks while the socket's queue is full: the intake drains it.
-		if err := unix.Sendto(fd, []byte("N="+strconv.Itoa(i)), 0, &unix.SockaddrUnix{Name: n.path}); err != nil {
+		if err := unix.Sendto(fd, []byte("N="+strconv.Itoa(i)), 0, &unix.SockaddrUnix{Name: n.Path()}); err != nil {
 			t.Fatal(err)
 		}
 		in.postExits([]proc.Exit{{PID: i}})

@@ -55,7 +55,7 @@ func leafName(gen, slot int) string { return fmt.Sprintf("gen%d.worker%d", gen, 
 // setupContainment chooses the mechanism, logs it once and tells the
 // guardian what it needs to clean up after zedr-run's death.
 func (s *supervisor) setupContainment() (*containment, error) {
-	c := &containment{log: s.log, leaves: map[leafKey]string{}, inodes: map[uint64]bool{}, notify: s.notify.path}
+	c := &containment{log: s.log, leaves: map[leafKey]string{}, inodes: map[uint64]bool{}, notify: s.notify.Path()}
 	for _, sock := range s.cfg.Sockets {
 		ino, err := contain.SocketInode(sock.File.Fd())
 		if err != nil {

@@ -16,7 +16,8 @@
 //     something that waits for the loop: a shim's report that it exec'd the
 //     command comes as an event (awaitExec, exec_event.go); exits are kept
 //     after the notifications sent before them by the reaper and the notify
-//     reader themselves (intake, barrier_linux.go), with no message the loop
+//     reader themselves (intake, barrier_linux.go, reading the children's
+//     NOTIFY_SOCKET of package internal/sdnotify), with no message the loop
 //     sends itself; Config.Logger is expected not to block (main writes
 //     through a bounded queue, internal/logbuf). What it still does inline
 //     is bounded by the kernel, not by other goroutines: forking a shim, a

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"syscall"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/sdnotify"
 	"zedr-run/reexec"
 	"zedr-run/wrapper/control"
 	"zedr-run/wrapper/proc"
@@ -250,11 +250,8 @@ func (s *supervisor) handoff() (*Handoff, []int, error) {
 		fds = append(fds, fd)
 		h.Sockets = append(h.Sockets, HandoffSocket{FD: fd, Spec: sock.Spec.String(), Inherited: sock.Inherited, Owned: sock.Owned()})
 	}
-	fd, err := rawFD(s.notify.conn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("notify socket: %w", err)
-	}
-	h.Notify.FD, h.Notify.Path, h.Notify.Dir = fd, s.notify.path, s.notify.dir
+	fd := s.notify.Fd()
+	h.Notify.FD, h.Notify.Path, h.Notify.Dir = fd, s.notify.Path(), s.notify.Dir()
 	fds = append(fds, fd)
 	h.GuardFD = int(s.guard.w.Fd())
 	if s.contain.tree != nil {
@@ -262,6 +259,7 @@ func (s *supervisor) handoff() (*Handoff, []int, error) {
 	}
 	fds = append(fds, h.GuardFD)
 	if s.ctl != nil {
+		var err error
 		if h.ControlFD, err = s.ctl.FD(); err != nil {
 			return nil, nil, err
 		}
@@ -355,19 +353,6 @@ func (s *supervisor) rearm(w *worker) {
 	}
 }
 
-// rawFD returns the descriptor behind a net connection or listener.
-func rawFD(c syscall.Conn) (int, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd := -1
-	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		return -1, err
-	}
-	return fd, nil
-}
-
 func setCloexec(fds []int, on bool) error {
 	for _, fd := range fds {
 		flag := 0
@@ -400,21 +385,10 @@ func hasKey(kv, key string) bool {
 }
 
 // restoreNotify wraps the notify socket handed over.
-func restoreNotify(h *Handoff, uids ...int) (*notifySocket, error) {
-	f := os.NewFile(uintptr(h.Notify.FD), "notify")
-	c, err := net.FileConn(f)
-	f.Close() // FileConn made its own copy
+func restoreNotify(h *Handoff, uids ...int) (*sdnotify.Socket, error) {
+	n, err := sdnotify.Restore(h.Notify.FD, h.Notify.Path, h.Notify.Dir, uids...)
 	if err != nil {
 		return nil, fmt.Errorf("notify socket handed over: %w", err)
-	}
-	conn, ok := c.(*net.UnixConn)
-	if !ok {
-		return nil, fmt.Errorf("notify socket handed over: not a unix socket")
-	}
-	n := &notifySocket{conn: conn, dir: h.Notify.Dir, path: h.Notify.Path, uids: map[uint32]bool{uint32(os.Getuid()): true, 0: true}}
-	n.buffers()
-	for _, uid := range uids {
-		n.uids[uint32(uid)] = true
 	}
 	return n, nil
 }

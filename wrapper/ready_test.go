@@ -36,13 +36,6 @@ func TestParseReadiness(t *testing.T) {
 	}
 }
 
-func TestParseNotify(t *testing.T) {
-	f := parseNotify("READY=1\nSTATUS=serving on :8080\nMAINPID=42\n\nbogus")
-	if f["READY"] != "1" || f["STATUS"] != "serving on :8080" || f["MAINPID"] != "42" || len(f) != 3 {
-		t.Errorf("parseNotify: %q", f)
-	}
-}
-
 func TestExitCode(t *testing.T) {
 	exited3 := syscall.WaitStatus(3 << 8)
 	killed9 := syscall.WaitStatus(syscall.SIGKILL)
@@ -66,19 +59,6 @@ func FuzzParseReadiness(f *testing.F) {
 		again, err := ParseReadiness(r.String())
 		if err != nil || again != r {
 			t.Errorf("ParseReadiness(%q) = %+v, but its String %q gives %+v, %v", s, r, r.String(), again, err)
-		}
-	})
-}
-
-func FuzzParseNotify(f *testing.F) {
-	for _, s := range []string{"READY=1", "STATUS=a=b\nMAINPID=3", "\n\n=", "ZEDR_BARRIER=7"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		for k := range parseNotify(s) {
-			if k == "" {
-				t.Errorf("parseNotify(%q) has an empty key", s)
-			}
 		}
 	})
 }

@@ -60,7 +60,7 @@ func signame(sig os.Signal) string {
 
 // tell sends an sd_notify message to zedr-run's own service manager, if any.
 func (s *supervisor) tell(lines ...string) {
-	if err := s.outer.send(lines...); err != nil {
-		s.log.Debug("notify the service manager", "socket", s.outer.addr, "err", err)
+	if err := s.outer.Send(lines...); err != nil {
+		s.log.Debug("notify the service manager", "socket", s.outer.Addr(), "err", err)
 	}
 }

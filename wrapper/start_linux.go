@@ -77,7 +77,7 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 	if len(s.cfg.Sockets) > 0 && !s.cfg.InterceptBind {
 		env = append(env, socketact.ChildEnv(s.cfg.Sockets, s.cfg.Compat)...)
 	}
-	env = append(env, "NOTIFY_SOCKET="+s.notify.path, "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
+	env = append(env, "NOTIFY_SOCKET="+s.notify.Path(), "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
 	env = withUserEnv(env, s.cfg.UserEnv)
 
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential}

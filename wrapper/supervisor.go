@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/sdnotify"
 	"zedr-run/wrapper/control"
 	"zedr-run/wrapper/intercept"
 	"zedr-run/wrapper/proc"
@@ -44,9 +45,9 @@ type forceExit struct{}
 type supervisor struct {
 	cfg       Config
 	log       *slog.Logger
-	notify    *notifySocket
+	notify    *sdnotify.Socket
 	guard     *guardian
-	outer     outerNotify
+	outer     *sdnotify.Sender
 	intercept *intercept.Interceptor // transparent mode, or nil
 	contain   *containment           // finds the processes that left their group
 	fx        effects                // processes and time; osEffects but in tests
@@ -96,7 +97,7 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
 	}
-	var notify *notifySocket
+	var notify *sdnotify.Socket
 	var guard *guardian
 	var err error
 	if h := cfg.Handoff; h != nil {
@@ -129,7 +130,7 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 	s := newSupervisor(sv, cfg)
 	s.notify, s.guard = notify, guard
 	defer sv.ended()
-	defer s.outer.close()
+	defer s.outer.Close()
 	if s.contain, err = s.setupContainment(); err != nil {
 		return 0, err
 	}
@@ -171,7 +172,7 @@ func newSupervisor(sv *Supervisor, cfg Config) *supervisor {
 	s := &supervisor{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		outer:   outerNotify{addr: cfg.OuterNotify},
+		outer:   sdnotify.NewSender(cfg.OuterNotify),
 		events:  sv.events,
 		done:    sv.done,
 		slots:   make([]*worker, cfg.Workers),

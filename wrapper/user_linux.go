@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"zedr-run/internal/sdnotify"
 )
 
 // ErrUnknownUser is a --user or --group that is not in the user or group
@@ -144,21 +146,17 @@ func withUserEnv(env, userEnv []string) []string {
 // listenNotifyFor creates the children's NOTIFY_SOCKET. When they run as
 // another user, that user may send to it: the private directory and the
 // socket file are handed to it, and its uid's messages are accepted.
-func listenNotifyFor(dir string, cred *syscall.Credential) (*notifySocket, error) {
+func listenNotifyFor(dir string, cred *syscall.Credential) (*sdnotify.Socket, error) {
 	if cred == nil {
-		return listenNotify(dir)
+		return sdnotify.Listen(dir)
 	}
-	n, err := listenNotify(dir, int(cred.Uid))
+	n, err := sdnotify.Listen(dir, int(cred.Uid))
 	if err != nil {
 		return nil, err
 	}
-	if n.dir != "" {
-		for _, p := range []string{n.dir, n.path} {
-			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				n.Close()
-				return nil, fmt.Errorf("hand the notify socket to uid %d: %w", cred.Uid, err)
-			}
-		}
+	if err := n.HandTo(int(cred.Uid), int(cred.Gid)); err != nil {
+		n.Close()
+		return nil, err
 	}
 	return n, nil
 }

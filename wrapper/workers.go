@@ -3,6 +3,8 @@ package wrapper
 import (
 	"fmt"
 	"time"
+
+	"zedr-run/internal/sdnotify"
 )
 
 // Restart policies for --rollout.
@@ -53,7 +55,7 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 	}
 	s.log.Info("generation started", attrs...)
 	if serving := s.serving(); len(serving) > 0 {
-		s.tell("RELOADING=1", monotonicUsec(), fmt.Sprintf("STATUS=restarting: generation %d starting (%s), generation %d serving", n, why, serving[0].g.n))
+		s.tell("RELOADING=1", sdnotify.MonotonicUsec(), fmt.Sprintf("STATUS=restarting: generation %d starting (%s), generation %d serving", n, why, serving[0].g.n))
 	} else {
 		s.tell(fmt.Sprintf("STATUS=starting generation %d (%s)", n, why))
 	}
