@@ -29,6 +29,11 @@
 //     zedr-run's cgroup subtree (cgroup.kill) and the processes holding
 //     its sockets with its NOTIFY_SOCKET in their environment, never
 //     itself, pid 1 or zedr-run's ancestors; see guardian.go. It then
-//     removes the socket files it was told of (FileLine) only while each
-//     is still the device and inode zedr-run created; see guardian_files.go.
+//     removes the socket files it was told of (Guardian.File) only while
+//     each is still the device and inode zedr-run created; see
+//     guardian_files.go. Both ends of its line protocol are here: zedr-run
+//     writes through a Guardian (guardian_writer.go, started with
+//     StartGuardian or adopted across a reexec with AdoptGuardian), the
+//     guardian reads with readOrders (guardian.go); the lines are frozen,
+//     since a guardian outlives a reexec (testdata/guardian-writer.golden).
 package reexec

@@ -255,7 +255,7 @@ func (s *supervisor) handoff() (*Handoff, []int, error) {
 	}
 	h.Notify.FD, h.Notify.Path, h.Notify.Dir = fd, s.notify.path, s.notify.dir
 	fds = append(fds, fd)
-	h.GuardFD = int(s.guard.w.Fd())
+	h.GuardFD = s.guard.FD()
 	if s.contain.tree != nil {
 		h.Cgroup = s.contain.tree.Dir
 	}

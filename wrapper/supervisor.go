@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/reexec"
 )
 
 // ErrStopping answers restart requests that arrive while zedr-run stops.
@@ -41,7 +43,7 @@ type supervisor struct {
 	cfg       Config
 	log       *slog.Logger
 	notify    *notifySocket
-	guard     *guardian
+	guard     *reexec.Guardian
 	outer     outerNotify
 	intercept *interceptor // transparent mode, or nil
 	contain   *containment // finds the processes that left their group
@@ -90,7 +92,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
 	}
 	var notify *notifySocket
-	var guard *guardian
+	var guard *reexec.Guardian
 	var err error
 	if h := cfg.Handoff; h != nil {
 		var uids []int
@@ -100,24 +102,23 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		if notify, err = restoreNotify(h, uids...); err != nil {
 			return 0, err
 		}
-		unix.CloseOnExec(h.GuardFD)
-		guard = &guardian{w: os.NewFile(uintptr(h.GuardFD), "guardian")}
+		guard = reexec.AdoptGuardian(h.GuardFD)
 	} else {
 		if notify, err = listenNotifyFor(cfg.NotifyDir, cfg.Credential); err != nil {
 			return 0, err
 		}
-		if guard, err = startGuardian(); err != nil {
+		if guard, err = reexec.StartGuardian(spawn); err != nil {
 			notify.Close()
 			return 0, err
 		}
 		for _, sock := range cfg.Sockets {
 			if sock.Owned() && !cfg.KeepSocketFiles {
-				guard.file(sock)
+				guardFile(guard, sock)
 			}
 		}
 	}
 	defer notify.Close()
-	defer guard.close()
+	defer guard.Close()
 
 	s := &supervisor{
 		cfg:     cfg,
@@ -153,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		if s.ctl, err = listenControl(cfg.ControlPath); err != nil {
 			return 0, err
 		}
-		guard.file(s.ctl.sock)
+		guardFile(guard, s.ctl.sock)
 	}
 	if s.ctl != nil {
 		defer s.ctl.Close()
@@ -691,7 +692,7 @@ func (s *supervisor) sweep() {
 		for _, w := range g.workers {
 			if w.mainExited && w.probePID == 0 && !s.alive(w) {
 				w.state = exited
-				s.guard.remove(w.pid)
+				s.guard.Remove(w.pid)
 				s.contain.forget(w)
 				w.stopReadyTimers()
 				for _, t := range []*time.Timer{w.stopTimer, w.killTimer} {

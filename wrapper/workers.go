@@ -70,7 +70,7 @@ func (s *supervisor) startWorker(g *generation, i int) error {
 	if err != nil {
 		return err
 	}
-	s.guard.add(pid)
+	s.guard.Add(pid)
 	w := &worker{g: g, slot: i, pid: pid, mainPID: pid, state: starting, started: time.Now(), execPending: true}
 	g.workers = append(g.workers, w)
 	if g.firstPID == 0 {
