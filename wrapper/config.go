@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"zedr-run/reexec"
 	"zedr-run/socketact"
 )
 
@@ -112,10 +113,10 @@ type Config struct {
 
 	// SelfPath is zedr-run's own binary on disk, which `zedr-run reexec`
 	// execs; Handoff, when not nil, is the state a previous zedr-run handed
-	// this one by that exec (see ParseHandoff): Run carries on with it
+	// this one by that exec (see reexec.ParseHandoff): Run carries on with it
 	// instead of starting the first generation.
 	SelfPath string
-	Handoff  *Handoff
+	Handoff  *reexec.Handoff
 	// Reexecs asks for a reexec (from --watch-self); each value says why.
 	Reexecs <-chan string
 

@@ -41,12 +41,17 @@
 //     worker is forgotten, and zedr-run exits, only once none is left.
 //     zedr-run logs at start which mechanism it uses ("containment").
 //     Reading /proc and cgroupfs is not waiting: the loop does it itself.
-//   - The guardian (reexec.GuardianName) kills every generation's process
-//     group, the cgroup subtree and the socket holders that carry
-//     zedr-run's NOTIFY_SOCKET if zedr-run dies without stopping them, in
-//     either mode, and removes the unix socket files zedr-run created
-//     (--listen and the control socket), each only while it is still that
-//     device and inode.
+//   - The guardian (reexec.Guardian, started through the spawner) kills
+//     every generation's process group, the cgroup subtree and the socket
+//     holders that carry zedr-run's NOTIFY_SOCKET if zedr-run dies without
+//     stopping them, in either mode, and removes the unix socket files
+//     zedr-run created (--listen and the control socket), each only while
+//     it is still that device and inode. The loop tells it of each group.
+//   - `zedr-run reexec` (handoff_linux.go) hands everything over in a
+//     reexec.Handoff, whose format and versions package reexec owns: the
+//     loop fills it (handoff), execs from the spawner thread, and the new
+//     zedr-run reads it back (restore), so the sockets stay open and the
+//     children stay its children across the exec.
 //   - The control socket is opened as a --listen unix socket is (no path
 //     operation follows a symlink); a starting zedr-run removes the stale
 //     control sockets of dead zedr-run processes of its uid in its default
