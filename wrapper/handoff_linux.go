@@ -188,12 +188,21 @@ func (s *supervisor) handoff() (*reexec.Handoff, error) {
 		}
 		h.Gens = append(h.Gens, hg)
 	}
-	h.Hist = reexec.HandoffHist{Restarts: s.hist.restarts, Rollbacks: s.hist.rollbacks, Crashes: s.hist.crashes}
-	if h.Hist.Last, err = json.Marshal(s.hist.last); err != nil {
-		return nil, fmt.Errorf("last restart: %w", err)
+	if h.Hist, err = s.hist.handoff(); err != nil {
+		return nil, err
 	}
-	if h.Hist.Exited, err = json.Marshal(s.hist.exited); err != nil {
-		return nil, fmt.Errorf("exited generations: %w", err)
+	return h, nil
+}
+
+// handoff spells the history for the handoff: the status types' own JSON.
+func (hist *history) handoff() (reexec.HandoffHist, error) {
+	h := reexec.HandoffHist{Restarts: hist.restarts, Rollbacks: hist.rollbacks, Crashes: hist.crashes}
+	var err error
+	if h.Last, err = json.Marshal(hist.last); err != nil {
+		return h, fmt.Errorf("last restart: %w", err)
+	}
+	if h.Exited, err = json.Marshal(hist.exited); err != nil {
+		return h, fmt.Errorf("exited generations: %w", err)
 	}
 	return h, nil
 }

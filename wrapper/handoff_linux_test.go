@@ -1,8 +1,12 @@
 package wrapper
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
+	"reflect"
 	"testing"
+	"time"
 
 	"zedr-run/reexec"
 )
@@ -31,5 +35,46 @@ func TestHandoffStates(t *testing.T) {
 		if _, ok := fromHandoff[hs]; !ok {
 			t.Errorf("handoff state %q unknown to the supervisor", hs)
 		}
+	}
+}
+
+// TestHandoffHist: the history travels as the JSON the supervisor's status
+// types encode to, byte for byte as when the handoff embedded them, and
+// comes back as it was.
+func TestHandoffHist(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	last := &RestartResult{Gen: 3, By: "signal SIGUSR2", Result: "rolled back", Reason: "not ready in time", At: at}
+	exited := []GenerationStatus{{Gen: 1, PID: 101, State: "exited", Why: "first start", Started: at, ReadyAfter: time.Second, Exit: "exit status 0",
+		Workers: []WorkerStatus{{Worker: 0, PID: 101, State: "exited", Exit: "exit status 0"}}}}
+	old, err := json.Marshal(struct {
+		Restarts  int                `json:"restarts"`
+		Rollbacks int                `json:"rollbacks"`
+		Crashes   int                `json:"crashes"`
+		Last      *RestartResult     `json:"last"`
+		Exited    []GenerationStatus `json:"exited"`
+	}{1, 2, 3, last, exited})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &supervisor{log: slog.New(slog.DiscardHandler), hist: history{restarts: 1, rollbacks: 2, crashes: 3, last: last, exited: exited}}
+	h, err := s.hist.handoff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, old) {
+		t.Errorf("history encodes as\n%s\nwas\n%s", b, old)
+	}
+	var back reexec.HandoffHist
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	s.hist = history{}
+	s.restoreHist(back)
+	if !reflect.DeepEqual(s.hist, history{restarts: 1, rollbacks: 2, crashes: 3, last: last, exited: exited}) {
+		t.Errorf("history comes back as %+v", s.hist)
 	}
 }
