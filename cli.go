@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"zedr-run/internal/logbuf"
+	"zedr-run/reexec"
 	"zedr-run/socketact"
 	"zedr-run/wrapper"
 	"zedr-run/wrapper/control"
@@ -176,7 +177,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	}
 	// A zedr-run that a previous one exec'd in its place (zedr-run reexec)
 	// takes the sockets and the children over instead of starting afresh.
-	if cfg.Handoff, err = wrapper.ParseHandoff(); err != nil {
+	if cfg.Handoff, err = reexec.ParseHandoff(); err != nil {
 		return err
 	}
 
@@ -393,7 +394,7 @@ func childEnv(env []string) []string {
 
 // handedOverSockets takes the sockets a previous zedr-run handed over, at
 // the fds it says, in its order.
-func handedOverSockets(h *wrapper.Handoff) ([]*socketact.Socket, error) {
+func handedOverSockets(h *reexec.Handoff) ([]*socketact.Socket, error) {
 	var socks []*socketact.Socket
 	for _, hs := range h.Sockets {
 		spec, err := socketact.ParseSpec(hs.Spec)

@@ -1,5 +1,11 @@
-// Package reexec is the shim that stands between zedr-run and the program
-// it supervises.
+// Package reexec is what zedr-run runs as itself, re-executed, and the
+// protocols between those processes and zedr-run, both ends of each: the
+// shim that stands between zedr-run and the program it supervises, the
+// guardian that cleans up if zedr-run dies, and the handoff and self-test
+// of `zedr-run reexec`. main calls Init first; package wrapper (the
+// supervisor) starts the shim and the guardian and fills and reads the
+// handoff. reexec imports none of zedr-run's packages but the leaves
+// wrapper/contain, internal/seccomp and internal/sockfile.
 //
 // zedr-run starts every child as its own binary (/proc/self/exe) with
 // argv[0] set to ShimName. The shim runs before any of the user's code: it
@@ -29,6 +35,21 @@
 //     zedr-run's cgroup subtree (cgroup.kill) and the processes holding
 //     its sockets with its NOTIFY_SOCKET in their environment, never
 //     itself, pid 1 or zedr-run's ancestors; see guardian.go. It then
-//     removes the socket files it was told of (FileLine) only while each
-//     is still the device and inode zedr-run created; see guardian_files.go.
+//     removes the socket files it was told of (Guardian.File) only while
+//     each is still the device and inode zedr-run created; see
+//     guardian_files.go. Both ends of its line protocol are here: zedr-run
+//     writes through a Guardian (guardian_writer.go, started with
+//     StartGuardian or adopted across a reexec with AdoptGuardian), the
+//     guardian reads with readOrders (guardian.go); the lines are frozen,
+//     since a guardian outlives a reexec (testdata/guardian-writer.golden).
+//   - The handoff (Handoff, handoff.go) is the state one zedr-run hands the
+//     binary it execs in its place, in the environment (HandoffEnv, written
+//     by EnvEntry, read and unset by ParseHandoff). It is versioned
+//     (HandoffVersion): a binary reads every version up to its own and
+//     refuses a later one, and states travel by name (HandoffState), with
+//     version 1's numbers read through a frozen table. The golden files
+//     testdata/handoff-v*.json keep every older form readable and the
+//     current encoding byte for byte. Before the exec, the new binary runs
+//     as the self-test (SelfTestArgs), which passes only if it starts and
+//     reads the current version.
 package reexec

@@ -30,9 +30,9 @@ import (
 // serves it (connect is refused), never a file of another kind.
 const fileLinePrefix = "socket-file "
 
-// FileLine is the guardian's line for the unix socket file at path with
+// fileLine is the guardian's line for the unix socket file at path with
 // device dev and inode ino.
-func FileLine(dev, ino uint64, path string) string {
+func fileLine(dev, ino uint64, path string) string {
 	return fmt.Sprintf("%sdev=%d ino=%d path=%s", fileLinePrefix, dev, ino, strconv.Quote(path))
 }
 
@@ -43,7 +43,7 @@ type guardFile struct {
 	old  bool // from an "@PATH" line: no inode known
 }
 
-// parseFileLine reads a FileLine or an "@PATH" line.
+// parseFileLine reads a fileLine or an "@PATH" line.
 func parseFileLine(line string) (guardFile, bool) {
 	if path, ok := strings.CutPrefix(line, "@"); ok {
 		return guardFile{path: path, old: true}, path != ""

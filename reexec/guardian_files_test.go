@@ -42,13 +42,13 @@ func TestGuardianFileLines(t *testing.T) {
 
 func TestFileLineRoundTrip(t *testing.T) {
 	for _, path := range []string{"/run/app.sock", "rel/a b.sock", "/tmp/x\n+1\n.sock", `/tmp/"quoted".sock`} {
-		line := FileLine(7, 9, path)
+		line := fileLine(7, 9, path)
 		if strings.Contains(line, "\n") {
-			t.Errorf("FileLine(%q) spans lines: %q", path, line)
+			t.Errorf("fileLine(%q) spans lines: %q", path, line)
 		}
 		g, ok := parseFileLine(line)
 		if !ok || g != (guardFile{path: path, id: sockfile.ID{Dev: 7, Ino: 9}}) {
-			t.Errorf("parseFileLine(FileLine(%q)) = %+v, %v", path, g, ok)
+			t.Errorf("parseFileLine(fileLine(%q)) = %+v, %v", path, g, ok)
 		}
 	}
 	for _, bad := range []string{"+12", "-12", "exit", "socket-file dev=1 ino=2", "socket-file dev=x ino=2 path=\"/a\"", "socket-file dev=1 ino=2 path=/unquoted", "@"} {

@@ -11,13 +11,10 @@ import (
 // starts at all and can read a handoff of the version it is given.
 const SelfTestName = "zedr-run-selftest"
 
-// HandoffVersion is the version of the state one zedr-run hands the next
-// across `zedr-run reexec`. A binary reads the versions up to its own.
-// Version 2 spells states by name where version 1 numbered them.
-const HandoffVersion = 2
-
-// HandoffEnv carries the handoff (JSON) to the exec'd binary.
-const HandoffEnv = "ZEDR_HANDOFF"
+// SelfTestArgs is the argv that runs a new binary (as its path) as the
+// self-test: it is asked whether it reads a handoff of this binary's
+// version.
+func SelfTestArgs() []string { return []string{SelfTestName, strconv.Itoa(HandoffVersion)} }
 
 func selfTest(args []string) int {
 	if len(args) != 1 {

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"zedr-run/reexec"
 	"zedr-run/socketact"
 )
 
@@ -109,10 +110,10 @@ type Config struct {
 
 	// SelfPath is zedr-run's own binary on disk, which `zedr-run reexec`
 	// execs; Handoff, when not nil, is the state a previous zedr-run handed
-	// this one by that exec (see ParseHandoff): Run carries on with it
+	// this one by that exec (see reexec.ParseHandoff): Run carries on with it
 	// instead of starting the first generation.
 	SelfPath string
-	Handoff  *Handoff
+	Handoff  *reexec.Handoff
 
 	// Containment is ContainAuto, ContainCgroup or ContainScan: how the
 	// processes that leave a worker's process group are found (see

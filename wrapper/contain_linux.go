@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"zedr-run/reexec"
 	"zedr-run/wrapper/contain"
 	"zedr-run/wrapper/proc"
 )
@@ -93,14 +92,14 @@ func (s *supervisor) setupContainment() (*containment, error) {
 			}
 		}
 		s.log.Info("containment", "mechanism", "cgroup", "cgroup", c.tree.Dir)
-		s.guard.line(reexec.GuardCgroup, c.tree.Dir)
+		s.guard.Cgroup(c.tree.Dir)
 	} else {
 		s.log.Info("containment", "mechanism", "scan", "sockets", len(c.inodes), "why", why)
 	}
 	for ino := range c.inodes {
-		s.guard.line(reexec.GuardSocket, strconv.FormatUint(ino, 10))
+		s.guard.Socket(ino)
 	}
-	s.guard.line(reexec.GuardEnv, "NOTIFY_SOCKET="+c.notify)
+	s.guard.Env("NOTIFY_SOCKET=" + c.notify)
 	return c, nil
 }
 

@@ -43,15 +43,20 @@
 //     worker is forgotten, and zedr-run exits, only once none is left.
 //     zedr-run logs at start which mechanism it uses ("containment").
 //     Reading /proc and cgroupfs is not waiting: the loop does it itself.
-//   - The guardian (reexec.GuardianName) kills every generation's process
-//     group, the cgroup subtree and the socket holders that carry
-//     zedr-run's NOTIFY_SOCKET if zedr-run dies without stopping them, in
-//     either mode, and removes the unix socket files zedr-run created
-//     (--listen and the control socket), each only while it is still that
-//     device and inode.
-//   - The control socket is package control's Server; the supervisor is
-//     its control.Handler, whose methods (control_linux.go) post requests
-//     to the loop with reply channels of one answer, which the loop never
+//   - The guardian (reexec.Guardian, started through the spawner) kills
+//     every generation's process group, the cgroup subtree and the socket
+//     holders that carry zedr-run's NOTIFY_SOCKET if zedr-run dies without
+//     stopping them, in either mode, and removes the unix socket files
+//     zedr-run created (--listen and the control socket), each only while
+//     it is still that device and inode. The loop tells it of each group.
+//   - `zedr-run reexec` (handoff_linux.go) hands everything over in a
+//     reexec.Handoff, whose format and versions package reexec owns: the
+//     loop fills it (handoff), execs from the spawner thread, and the new
+//     zedr-run reads it back (restore), so the sockets stay open and the
+//     children stay its children across the exec.
+//   - The control socket is package control's Server; the Supervisor is
+//     its control.Handler, whose methods (requests.go) post requests to
+//     the loop with reply channels of one answer, which the loop never
 //     blocks on. Package control keeps the socket's own guarantees (peer
 //     check, no symlink followed, the stale sockets swept).
 package wrapper

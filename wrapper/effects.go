@@ -43,7 +43,7 @@ func (o osEffects) start(w *worker) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.guard.add(pid)
+	s.guard.Add(pid)
 	go s.awaitExec(w, status, w.g.n, pid)
 	return pid, nil
 }
@@ -59,7 +59,7 @@ func (o osEffects) owner(pid int) *worker {
 }
 
 func (o osEffects) forget(w *worker) {
-	o.s.guard.remove(w.pid)
+	o.s.guard.Remove(w.pid)
 	o.s.contain.forget(w)
 	w.closeMain()
 }

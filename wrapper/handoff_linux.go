@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -13,118 +12,19 @@ import (
 
 	"zedr-run/internal/sdnotify"
 	"zedr-run/reexec"
-	"zedr-run/wrapper/control"
 	"zedr-run/wrapper/proc"
 )
 
 // `zedr-run reexec` replaces zedr-run's binary in place: the loop checks
-// the new binary (reexec.SelfTestName), writes its whole state into a
-// Handoff, clears close-on-exec on the descriptors the next one needs and
+// the new binary (reexec.SelfTestArgs), writes its whole state into a
+// reexec.Handoff, clears close-on-exec on the descriptors the next one needs and
 // execs the new binary from the spawner thread. The pid stays, so the
 // children stay its children; exec from the spawner thread keeps their
 // parent-death signal from firing, since that thread is their parent and
-// survives the exec. The new zedr-run reads the Handoff and carries on:
-// same sockets, generations, pids, states and pending readiness.
-
-// Handoff is the state one zedr-run hands the binary it execs in its place.
-type Handoff struct {
-	Version int       `json:"version"`
-	Started time.Time `json:"started"`
-
-	Sockets []HandoffSocket `json:"sockets"`
-	Notify  struct {
-		FD   int    `json:"fd"`
-		Path string `json:"path"`
-		Dir  string `json:"dir"`
-	} `json:"notify"`
-	GuardFD   int    `json:"guard_fd"`
-	ControlFD int    `json:"control_fd"` // -1: none
-	Control   string `json:"control"`
-
-	NextGen  int              `json:"next_gen"`
-	Pending  int              `json:"pending"` // generation number, 0 for none
-	Queued   bool             `json:"queued"`
-	Backoff  time.Duration    `json:"backoff"`
-	LastExit *int             `json:"last_exit"` // raw wait status
-	Gens     []handoffGen     `json:"gens"`
-	Hist     handoffHist      `json:"hist"`
-	Slots    []handoffSlotRef `json:"slots"`
-	// Cgroup is the cgroup v2 subtree of the workers (see contain_linux.go),
-	// or "" for none; older binaries hand none over.
-	Cgroup string `json:"cgroup,omitempty"`
-}
-
-// HandoffSocket is one listening socket, at fd FD in the new process.
-type HandoffSocket struct {
-	FD        int    `json:"fd"`
-	Spec      string `json:"spec"`
-	Inherited bool   `json:"inherited"`
-	Owned     bool   `json:"owned"` // zedr-run created its unix socket file
-}
-
-type handoffSlotRef struct {
-	Gen int `json:"gen"`
-	PID int `json:"pid"`
-}
-
-type handoffGen struct {
-	N        int             `json:"n"`
-	Why      string          `json:"why"`
-	FirstPID int             `json:"first_pid"`
-	LastExit string          `json:"last_exit"`
-	State    state           `json:"state"`
-	Started  time.Time       `json:"started"`
-	ReadyAt  time.Time       `json:"ready_at"`
-	Slots    []int           `json:"slots"`
-	Next     int             `json:"next"`
-	Rolling  bool            `json:"rolling"`
-	Workers  []handoffWorker `json:"workers"`
-}
-
-type handoffWorker struct {
-	Slot       int       `json:"slot"`
-	PID        int       `json:"pid"`
-	MainPID    int       `json:"main_pid"`
-	State      state     `json:"state"`
-	Started    time.Time `json:"started"`
-	ReadyAt    time.Time `json:"ready_at"`
-	MainExited bool      `json:"main_exited"`
-	Status     int       `json:"status"`
-	StopAt     time.Time `json:"stop_at"`
-}
-
-type handoffHist struct {
-	Restarts  int                        `json:"restarts"`
-	Rollbacks int                        `json:"rollbacks"`
-	Crashes   int                        `json:"crashes"`
-	Last      *control.RestartResult     `json:"last"`
-	Exited    []control.GenerationStatus `json:"exited"`
-}
-
-// ParseHandoff reads the handoff a previous zedr-run left in the
-// environment, or returns nil, nil when this zedr-run was started normally.
-// It unsets the variable, so that nothing started later sees it.
-func ParseHandoff() (*Handoff, error) {
-	v, ok := os.LookupEnv(reexec.HandoffEnv)
-	if !ok {
-		return nil, nil
-	}
-	os.Unsetenv(reexec.HandoffEnv)
-	return decodeHandoff([]byte(v))
-}
-
-// decodeHandoff reads a handoff of any version this binary knows. Version
-// 1 numbered the states; version 2 names them.
-func decodeHandoff(b []byte) (*Handoff, error) {
-	var h Handoff
-	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("read the state handed over by the previous zedr-run: %w", err)
-	}
-	if h.Version < 1 || h.Version > reexec.HandoffVersion {
-		return nil, fmt.Errorf("the previous zedr-run handed over state version %d; this binary reads 1 to %d", h.Version, reexec.HandoffVersion)
-	}
-	return &h, nil
-}
+// survives the exec. The new zedr-run reads the handoff and carries on:
+// same sockets, generations, pids, states and pending readiness. The
+// handoff's data, encoding and versions are package reexec's (Handoff);
+// this file fills it from the supervisor's state and reads it back.
 
 // reexecRequest asks the loop to re-exec zedr-run. done hears nil just
 // before the exec (the requester then has written its answer and closes
@@ -160,7 +60,7 @@ func (s *supervisor) requestReexec(r reexecRequest) {
 		return
 	}
 	s.log.Info("reexec requested: checking the new binary", "by", r.by, "path", s.cfg.SelfPath)
-	pid, err := proc.Spawn(s.cfg.SelfPath, []string{reexec.SelfTestName, strconv.Itoa(reexec.HandoffVersion)}, &syscall.ProcAttr{
+	pid, err := proc.Spawn(s.cfg.SelfPath, reexec.SelfTestArgs(), &syscall.ProcAttr{
 		Files: []uintptr{0, 2, 2},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	})
@@ -193,21 +93,22 @@ func (s *supervisor) onSelfTestExit(status syscall.WaitStatus) {
 // execSelf hands everything over and execs the new binary. It returns only
 // if the exec failed, having put everything back.
 func (s *supervisor) execSelf(r reexecRequest) {
-	h, fds, err := s.handoff()
+	h, err := s.handoff()
+	var kv string
 	if err == nil {
-		err = setCloexec(fds, false)
+		kv, err = h.EnvEntry()
 	}
-	var b []byte
 	if err == nil {
-		b, err = json.Marshal(h)
+		if err = setCloexec(h.FDs(), false); err != nil {
+			setCloexec(h.FDs(), true)
+		}
 	}
 	if err != nil {
-		setCloexec(fds, true)
 		s.log.Error("reexec: hand over", "err", err)
 		r.done <- fmt.Errorf("reexec: hand over: %w", err)
 		return
 	}
-	env := append(os.Environ(), reexec.HandoffEnv+"="+string(b))
+	env := append(os.Environ(), kv)
 	env = withoutListenEnv(env)
 	// Whoever waits for a restart cannot be told after the exec.
 	for _, g := range s.gens {
@@ -227,7 +128,7 @@ func (s *supervisor) execSelf(r reexecRequest) {
 		s.cfg.FlushLog() // the queued lines would be lost with the exec
 	}
 	err = proc.ExecInPlace(s.cfg.SelfPath, os.Args, env)
-	setCloexec(fds, true)
+	setCloexec(h.FDs(), true)
 	s.log.Error("reexec: exec failed; zedr-run carries on as it is", "path", s.cfg.SelfPath, "err", err)
 	// Readiness probes were stopped for the handoff: start them again.
 	for _, g := range s.gens {
@@ -239,32 +140,25 @@ func (s *supervisor) execSelf(r reexecRequest) {
 	}
 }
 
-// handoff builds the state and lists the descriptors the next zedr-run
-// needs. Running exec: probes are killed: the next one starts its own.
-func (s *supervisor) handoff() (*Handoff, []int, error) {
+// handoff builds the state the next zedr-run needs; h.FDs() lists its
+// descriptors. Running exec: probes are killed: the next one starts its own.
+func (s *supervisor) handoff() (*reexec.Handoff, error) {
 	s.settleExecs()
-	h := &Handoff{Version: reexec.HandoffVersion, Started: s.hist.started, NextGen: s.nextGen, Queued: s.queued, Backoff: s.backoff, ControlFD: -1}
-	var fds []int
+	h := &reexec.Handoff{Version: reexec.HandoffVersion, Started: s.hist.started, NextGen: s.nextGen, Queued: s.queued, Backoff: s.backoff, ControlFD: -1}
 	for _, sock := range s.cfg.Sockets {
-		fd := int(sock.File.Fd())
-		fds = append(fds, fd)
-		h.Sockets = append(h.Sockets, HandoffSocket{FD: fd, Spec: sock.Spec.String(), Inherited: sock.Inherited, Owned: sock.Owned()})
+		h.Sockets = append(h.Sockets, reexec.HandoffSocket{FD: int(sock.File.Fd()), Spec: sock.Spec.String(), Inherited: sock.Inherited, Owned: sock.Owned()})
 	}
-	fd := s.notify.Fd()
-	h.Notify.FD, h.Notify.Path, h.Notify.Dir = fd, s.notify.Path(), s.notify.Dir()
-	fds = append(fds, fd)
-	h.GuardFD = int(s.guard.w.Fd())
+	h.Notify = reexec.HandoffNotify{FD: s.notify.Fd(), Path: s.notify.Path(), Dir: s.notify.Dir()}
+	h.GuardFD = s.guard.FD()
 	if s.contain.tree != nil {
 		h.Cgroup = s.contain.tree.Dir
 	}
-	fds = append(fds, h.GuardFD)
 	if s.ctl != nil {
 		var err error
 		if h.ControlFD, err = s.ctl.FD(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		h.Control = s.ctl.Path()
-		fds = append(fds, h.ControlFD)
 	}
 	if s.pending != nil {
 		h.Pending = s.pending.n
@@ -274,44 +168,60 @@ func (s *supervisor) handoff() (*Handoff, []int, error) {
 		h.LastExit = &st
 	}
 	for _, w := range s.slots {
-		ref := handoffSlotRef{}
+		ref := reexec.HandoffSlot{}
 		if w != nil {
-			ref = handoffSlotRef{Gen: w.g.n, PID: w.pid}
+			ref = reexec.HandoffSlot{Gen: w.g.n, PID: w.pid}
 		}
 		h.Slots = append(h.Slots, ref)
 	}
 	for _, g := range s.gens {
-		hg := handoffGen{N: g.n, Why: g.why, FirstPID: g.firstPID, LastExit: g.lastExit, State: g.state, Started: g.started,
+		hg := reexec.HandoffGen{N: g.n, Why: g.why, FirstPID: g.firstPID, LastExit: g.lastExit, State: handoffStates[g.state], Started: g.started,
 			ReadyAt: g.readyAt, Slots: g.slots, Next: g.next, Rolling: g.rolling}
 		for _, w := range g.workers {
 			s.killProbe(w)
 			w.probePID = 0
-			hg.Workers = append(hg.Workers, handoffWorker{Slot: w.slot, PID: w.pid, MainPID: w.mainPID, State: w.state,
+			hg.Workers = append(hg.Workers, reexec.HandoffWorker{Slot: w.slot, PID: w.pid, MainPID: w.mainPID, State: handoffStates[w.state],
 				Started: w.started, ReadyAt: w.readyAt, MainExited: w.mainExited, Status: int(w.status), StopAt: w.stopAt})
 		}
 		h.Gens = append(h.Gens, hg)
 	}
-	h.Hist = handoffHist{Restarts: s.hist.restarts, Rollbacks: s.hist.rollbacks, Crashes: s.hist.crashes, Last: s.hist.last, Exited: s.hist.exited}
-	return h, fds, nil
+	hist, err := s.hist.handoff()
+	if err != nil {
+		return nil, err
+	}
+	h.Hist = hist
+	return h, nil
+}
+
+// handoff spells the history for the handoff: the status types' own JSON.
+func (hist *history) handoff() (reexec.HandoffHist, error) {
+	h := reexec.HandoffHist{Restarts: hist.restarts, Rollbacks: hist.rollbacks, Crashes: hist.crashes}
+	var err error
+	if h.Last, err = json.Marshal(hist.last); err != nil {
+		return h, fmt.Errorf("last restart: %w", err)
+	}
+	if h.Exited, err = json.Marshal(hist.exited); err != nil {
+		return h, fmt.Errorf("exited generations: %w", err)
+	}
+	return h, nil
 }
 
 // restore takes over the state a previous zedr-run handed over: the loop
 // then carries on where it stopped, with timers re-armed for what is left.
-func (s *supervisor) restore(h *Handoff) {
+func (s *supervisor) restore(h *reexec.Handoff) {
 	s.nextGen, s.queued, s.backoff = h.NextGen, h.Queued, h.Backoff
 	s.hist.started = h.Started
-	s.hist.restarts, s.hist.rollbacks, s.hist.crashes = h.Hist.Restarts, h.Hist.Rollbacks, h.Hist.Crashes
-	s.hist.last, s.hist.exited = h.Hist.Last, h.Hist.Exited
+	s.restoreHist(h.Hist)
 	if h.LastExit != nil {
 		st := syscall.WaitStatus(*h.LastExit)
 		s.lastExit = &st
 	}
 	byPID := map[int]*worker{}
 	for _, hg := range h.Gens {
-		g := &generation{n: hg.N, why: hg.Why, firstPID: hg.FirstPID, lastExit: hg.LastExit, state: hg.State, started: hg.Started,
+		g := &generation{n: hg.N, why: hg.Why, firstPID: hg.FirstPID, lastExit: hg.LastExit, state: fromHandoff[hg.State], started: hg.Started,
 			readyAt: hg.ReadyAt, slots: hg.Slots, next: hg.Next, rolling: hg.Rolling}
 		for _, hw := range hg.Workers {
-			w := &worker{g: g, slot: hw.Slot, pid: hw.PID, mainPID: hw.MainPID, state: hw.State, started: hw.Started,
+			w := &worker{g: g, slot: hw.Slot, pid: hw.PID, mainPID: hw.MainPID, state: fromHandoff[hw.State], started: hw.Started,
 				readyAt: hw.ReadyAt, mainExited: hw.MainExited, status: syscall.WaitStatus(hw.Status), stopAt: hw.StopAt}
 			if w.mainPID != w.pid && !w.mainExited {
 				s.setMain(w, w.mainPID)
@@ -333,6 +243,40 @@ func (s *supervisor) restore(h *Handoff) {
 	s.log.Info("re-executed: carrying on", "generations", len(s.gens), "next_gen", s.nextGen)
 	if !s.stopping && s.pending == nil && len(s.emptySlots()) > 0 {
 		s.scheduleBackoff()
+	}
+}
+
+// restoreHist takes over what `zedr-run status` shows of the past. It is
+// only shown, never acted on: what does not read is left out, with a
+// warning, rather than the sockets and the children given up for it.
+func (s *supervisor) restoreHist(h reexec.HandoffHist) {
+	s.hist.restarts, s.hist.rollbacks, s.hist.crashes = h.Restarts, h.Rollbacks, h.Crashes
+	var errs []error
+	if len(h.Last) > 0 {
+		errs = append(errs, json.Unmarshal(h.Last, &s.hist.last))
+	}
+	if len(h.Exited) > 0 {
+		errs = append(errs, json.Unmarshal(h.Exited, &s.hist.exited))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn("re-executed: the history handed over does not read; status shows less", "err", err)
+	}
+}
+
+// handoffStates spells the supervisor's states in the handoff, and
+// fromHandoff reads them back. reexec reads no state it does not know
+// (reexec.HandoffState), and TestHandoffStates checks that these maps
+// cover every one.
+var (
+	handoffStates = map[state]reexec.HandoffState{
+		starting: reexec.StateStarting, ready: reexec.StateReady, draining: reexec.StateDraining, exited: reexec.StateExited,
+	}
+	fromHandoff = map[reexec.HandoffState]state{}
+)
+
+func init() {
+	for st, hs := range handoffStates {
+		fromHandoff[hs] = st
 	}
 }
 
@@ -385,7 +329,7 @@ func hasKey(kv, key string) bool {
 }
 
 // restoreNotify wraps the notify socket handed over.
-func restoreNotify(h *Handoff, uids ...int) (*sdnotify.Socket, error) {
+func restoreNotify(h *reexec.Handoff, uids ...int) (*sdnotify.Socket, error) {
 	n, err := sdnotify.Restore(h.Notify.FD, h.Notify.Path, h.Notify.Dir, uids...)
 	if err != nil {
 		return nil, fmt.Errorf("notify socket handed over: %w", err)

@@ -3,109 +3,79 @@ package wrapper
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
+	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
 	"zedr-run/reexec"
+	"zedr-run/wrapper/control"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden handoff of the current version")
+// TestHandoffStates: every state of the supervisor travels across a
+// reexec under its own name and comes back as itself, and every state a
+// handoff can carry is one of the supervisor's.
+func TestHandoffStates(t *testing.T) {
+	for st := range stateNames {
+		hs, ok := handoffStates[st]
+		if !ok {
+			t.Errorf("state %v has no name in the handoff", st)
+			continue
+		}
+		b, err := json.Marshal(hs)
+		if err != nil {
+			t.Errorf("state %v: %v", st, err)
+			continue
+		}
+		var back reexec.HandoffState
+		if err := json.Unmarshal(b, &back); err != nil || string(b) != `"`+st.String()+`"` || fromHandoff[back] != st {
+			t.Errorf("state %v travels as %s and comes back as %v (%v)", st, b, fromHandoff[back], err)
+		}
+	}
+	for _, hs := range []reexec.HandoffState{reexec.StateStarting, reexec.StateReady, reexec.StateDraining, reexec.StateExited} {
+		if _, ok := fromHandoff[hs]; !ok {
+			t.Errorf("handoff state %q unknown to the supervisor", hs)
+		}
+	}
+}
 
-// wantStates are the generation and worker states in both golden handoffs.
-var wantStates = map[int][]state{2: {ready, ready, draining}, 3: {starting, starting}, 1: {exited}}
-
-// TestHandoffGolden: a handoff written by an older zedr-run still reads,
-// with every state where it was, and the current version's encoding does
-// not change unnoticed (run with -update after a deliberate change, and
-// bump reexec.HandoffVersion).
-func TestHandoffGolden(t *testing.T) {
-	cur := goldenHandoff()
-	b, err := json.MarshalIndent(cur, "", "  ")
+// TestHandoffHist: the history travels as the JSON the supervisor's status
+// types encode to, byte for byte as when the handoff embedded them, and
+// comes back as it was.
+func TestHandoffHist(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	last := &control.RestartResult{Gen: 3, By: "signal SIGUSR2", Result: "rolled back", Reason: "not ready in time", At: at}
+	exited := []control.GenerationStatus{{Gen: 1, PID: 101, State: "exited", Why: "first start", Started: at, ReadyAfter: time.Second, Exit: "exit status 0",
+		Workers: []control.WorkerStatus{{Worker: 0, PID: 101, State: "exited", Exit: "exit status 0"}}}}
+	old, err := json.Marshal(struct {
+		Restarts  int                `json:"restarts"`
+		Rollbacks int                `json:"rollbacks"`
+		Crashes   int                `json:"crashes"`
+		Last      *control.RestartResult     `json:"last"`
+		Exited    []control.GenerationStatus `json:"exited"`
+	}{1, 2, 3, last, exited})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = append(b, '\n')
-	if *updateGolden {
-		if err := os.WriteFile("testdata/handoff-v2.json", b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	s := &supervisor{log: slog.New(slog.DiscardHandler), hist: history{restarts: 1, rollbacks: 2, crashes: 3, last: last, exited: exited}}
+	h, err := s.hist.handoff()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, file := range []string{"testdata/handoff-v1.json", "testdata/handoff-v2.json"} {
-		old, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := decodeHandoff(old)
-		if err != nil {
-			t.Fatalf("%s no longer reads: %v", file, err)
-		}
-		if h.NextGen != 4 || h.Pending != 3 || !h.Queued || len(h.Gens) != 3 {
-			t.Errorf("%s: next_gen=%d pending=%d queued=%v gens=%d, want 4, 3, true, 3", file, h.NextGen, h.Pending, h.Queued, len(h.Gens))
-		}
-		for _, g := range h.Gens {
-			got := []state{g.State}
-			for _, w := range g.Workers {
-				got = append(got, w.State)
-			}
-			if want := wantStates[g.N]; !equalStates(got, want) {
-				t.Errorf("%s: generation %d states %v, want %v", file, g.N, got, want)
-			}
-		}
-	}
-	old, err := os.ReadFile("testdata/handoff-v2.json")
+	b, err := json.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(b, old) {
-		t.Errorf("the handoff's encoding changed: a zedr-run of version %d could misread it. Bump reexec.HandoffVersion, keep reading the old form, and run go test -run TestHandoffGolden -update. Now:\n%s", reexec.HandoffVersion, b)
+		t.Errorf("history encodes as\n%s\nwas\n%s", b, old)
 	}
-}
-
-// TestHandoffBadState: a state nobody knows is an error, not a guess.
-func TestHandoffBadState(t *testing.T) {
-	for _, bad := range []string{`"sleeping"`, `7`, `-1`, `true`} {
-		var s state
-		if err := json.Unmarshal([]byte(bad), &s); err == nil {
-			t.Errorf("state %s read as %v", bad, s)
-		}
+	var back reexec.HandoffHist
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func equalStates(a, b []state) bool {
-	if len(a) != len(b) {
-		return false
+	s.hist = history{}
+	s.restoreHist(back)
+	if !reflect.DeepEqual(s.hist, history{restarts: 1, rollbacks: 2, crashes: 3, last: last, exited: exited}) {
+		t.Errorf("history comes back as %+v", s.hist)
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// goldenHandoff is the handoff of handoff-v1.json, as this version writes it.
-func goldenHandoff() *Handoff {
-	at := func(s string) time.Time { t, _ := time.Parse(time.RFC3339, s); return t }
-	h := &Handoff{Version: reexec.HandoffVersion, Started: at("2026-11-20T10:00:00Z"),
-		Sockets: []HandoffSocket{{FD: 3, Spec: "tcp:127.0.0.1:8080"}},
-		GuardFD: 6, ControlFD: 7, Control: "/run/zedr-run/100.sock",
-		NextGen: 4, Pending: 3, Queued: true, Backoff: 100 * time.Millisecond,
-		Hist:  handoffHist{Restarts: 1},
-		Slots: []handoffSlotRef{{Gen: 2, PID: 201}, {Gen: 2, PID: 202}},
-	}
-	h.Notify.FD, h.Notify.Path, h.Notify.Dir = 5, "/tmp/zedr-run-1/notify", "/tmp/zedr-run-1"
-	h.Gens = []handoffGen{
-		{N: 2, Why: "signal SIGUSR2", FirstPID: 201, State: ready, Started: at("2026-11-20T10:01:00Z"), ReadyAt: at("2026-11-20T10:01:01Z"), Slots: []int{0, 1}, Next: 2,
-			Workers: []handoffWorker{
-				{Slot: 0, PID: 201, MainPID: 201, State: ready, Started: at("2026-11-20T10:01:00Z"), ReadyAt: at("2026-11-20T10:01:01Z")},
-				{Slot: 1, PID: 202, MainPID: 250, State: draining, Started: at("2026-11-20T10:01:00Z"), ReadyAt: at("2026-11-20T10:01:01Z"), StopAt: at("2026-11-20T10:05:00Z")},
-			}},
-		{N: 3, Why: "queued restart", FirstPID: 301, State: starting, Started: at("2026-11-20T10:04:00Z"), Slots: []int{0, 1}, Next: 1, Rolling: true,
-			Workers: []handoffWorker{{Slot: 0, PID: 301, MainPID: 301, State: starting, Started: at("2026-11-20T10:04:00Z")}}},
-		{N: 1, Why: "first start", FirstPID: 101, LastExit: "exit status 0", State: exited, Started: at("2026-11-20T10:00:00Z"), ReadyAt: at("2026-11-20T10:00:01Z"), Slots: []int{0, 1}, Next: 2,
-			Workers: []handoffWorker{}},
-	}
-	return h
 }

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"zedr-run/internal/sdnotify"
+	"zedr-run/reexec"
 	"zedr-run/wrapper/control"
 	"zedr-run/wrapper/intercept"
 	"zedr-run/wrapper/proc"
@@ -46,7 +46,7 @@ type supervisor struct {
 	cfg       Config
 	log       *slog.Logger
 	notify    *sdnotify.Socket
-	guard     *guardian
+	guard     *reexec.Guardian
 	outer     *sdnotify.Sender
 	intercept *intercept.Interceptor // transparent mode, or nil
 	contain   *containment           // finds the processes that left their group
@@ -98,7 +98,7 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("become a child subreaper: %w", err)
 	}
 	var notify *sdnotify.Socket
-	var guard *guardian
+	var guard *reexec.Guardian
 	var err error
 	if h := cfg.Handoff; h != nil {
 		var uids []int
@@ -108,24 +108,23 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		if notify, err = restoreNotify(h, uids...); err != nil {
 			return 0, err
 		}
-		unix.CloseOnExec(h.GuardFD)
-		guard = &guardian{w: os.NewFile(uintptr(h.GuardFD), "guardian")}
+		guard = reexec.AdoptGuardian(h.GuardFD)
 	} else {
 		if notify, err = listenNotifyFor(cfg.NotifyDir, cfg.Credential); err != nil {
 			return 0, err
 		}
-		if guard, err = startGuardian(); err != nil {
+		if guard, err = reexec.StartGuardian(proc.Spawn); err != nil {
 			notify.Close()
 			return 0, err
 		}
 		for _, sock := range cfg.Sockets {
 			if sock.Owned() && !cfg.KeepSocketFiles {
-				guard.file(sock)
+				guardFile(guard, sock)
 			}
 		}
 	}
 	defer notify.Close()
-	defer guard.close()
+	defer guard.Close()
 
 	s := newSupervisor(sv, cfg)
 	s.notify, s.guard = notify, guard
@@ -150,7 +149,7 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		if s.ctl, err = control.Listen(cfg.ControlPath); err != nil {
 			return 0, err
 		}
-		guard.file(s.ctl.Socket())
+		guardFile(guard, s.ctl.Socket())
 	}
 	if s.ctl != nil {
 		defer s.ctl.Close()
