@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
+
+// Guarantee: Bad input is refused clearly.
 
 // TestBadInput runs zedr-run with every kind of bad input and checks the
 // exit code and the message a person would read.
@@ -107,5 +110,61 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help does not mention %q", want)
 		}
+	}
+}
+
+// TestInterceptBadInput: transparent mode's options are checked before
+// anything starts.
+func TestInterceptBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"ready listen without intercept", []string{"--listen", "tcp:127.0.0.1:0", "--ready", "listen", "--", "true"}, "--ready listen: it needs --intercept-bind"},
+		{"intercept without listen", []string{"--intercept-bind", "--", "true"}, "--intercept-bind needs at least one --listen"},
+		{"intercept with compat", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--compat", "nginx", "--", "true"}, "--compat cannot be used with --intercept-bind"},
+		{"ready listen with argument", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--ready", "listen:3", "--", "true"}, `bad --ready "listen:3"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := execZedr(tc.args...).CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != 2 || !strings.Contains(string(out), tc.msg) {
+				t.Errorf("zedr-run %s: exit %d, output %q; want exit 2 and %q", strings.Join(tc.args, " "), code, out, tc.msg)
+			}
+		})
+	}
+}
+
+// TestPidFileDiskFull: a pid file that cannot be written (a full file
+// system) is a startup failure with the reason, and nothing is started.
+func TestPidFileDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small file system")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	dir := t.TempDir()
+	script := `mount -t tmpfs -o size=16k tmpfs "$0" && (dd if=/dev/zero of="$0/fill" bs=4k count=100 2>/dev/null; true) && exec "$@"`
+	cmd := exec.Command(unshare, "--mount", "sh", "-c", script, dir, bin("zedr-run"), "--pid-file", filepath.Join(dir, "zedr-run.pid"), "--listen", "tcp:127.0.0.1:0", "--", bin("testserver"))
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, _ = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		cmd.Process.Kill()
+		t.Fatal("zedr-run with a pid file on a full disk did not exit")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "no space left on device") {
+		t.Errorf("exit %d, output:\n%s\nwant exit 1 and the reason (no space left on device)", code, out)
+	}
+	if strings.Contains(string(out), "generation started") {
+		t.Errorf("a child was started although the pid file could not be written:\n%s", out)
 	}
 }

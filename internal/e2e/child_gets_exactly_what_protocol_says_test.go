@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
+
+// Guarantee: A child gets exactly what the protocol says.
 
 // TestHandover checks what a child gets, from the outside (/proc), on a
 // child that opens nothing itself: exactly fds 0-2 and the sockets, and
@@ -79,17 +82,35 @@ func TestOuterEnvironmentNotPassedOn(t *testing.T) {
 	}
 }
 
-func readEnviron(t *testing.T, pid int) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		t.Fatal(err)
+// TestSignalForwarding: signals other than the stop and restart ones reach
+// the current child.
+func TestSignalForwarding(t *testing.T) {
+	dir := t.TempDir()
+	got := filepath.Join(dir, "got")
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--",
+		"sh", "-c", `trap 'echo HUP >> "$0"' HUP; trap 'echo USR1 >> "$0"' USR1; trap 'exit 0' TERM; while :; do sleep 100 & wait $!; done`, got)
+	z.readyPID(1)
+	z.signal(syscall.SIGHUP)
+	waitFile(t, got, "HUP\n")
+	z.signal(syscall.SIGUSR1)
+	waitFile(t, got, "HUP\nUSR1\n")
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
 	}
-	env := map[string]string{}
-	for _, kv := range strings.Split(string(b), "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
+}
+
+// TestChildClosesSocket: a child that closes its inherited socket closes
+// only its own copy: the next generation gets zedr-run's and serves.
+func TestChildClosesSocket(t *testing.T) {
+	app := filepath.Join(t.TempDir(), "app")
+	writeScript(t, app, "exec 3>&-; exec sleep 1000") // closes fd 3, serves nothing
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--stop-timeout", "1s", "--no-watch", "--", app)
+	z.readyPID(1)
+	writeScript(t, app, "exec "+bin("testserver"))
+	z.signal(syscall.SIGUSR2)
+	z.readyPID(2)
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "generation=2 ") {
+		t.Errorf("after a child closed its socket, the next one answers %q", body)
 	}
-	return env
 }

@@ -15,8 +15,7 @@ import (
 	"zedr-run/internal/seccomp"
 )
 
-// The transparent-mode tests run real, unmodified servers that bind their
-// own sockets, and restart each of them under load.
+// Running unmodified servers in transparent mode (--intercept-bind).
 
 const interceptRestarts = 10
 
@@ -116,63 +115,6 @@ func restartUnderLoad(t *testing.T, c interceptCase) *zedr {
 	return z
 }
 
-func TestInterceptGoStatic(t *testing.T) {
-	needIntercept(t)
-	port := freePortNum(t)
-	z := restartUnderLoad(t, interceptCase{
-		port:       port,
-		command:    []string{staticTestserver(t), "-listen", "127.0.0.1:" + strconv.Itoa(port)},
-		path:       "/",
-		stopSignal: "TERM",
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if body := get(t, addr, "/"); !strings.HasPrefix(body, fmt.Sprintf("generation=%d ", interceptRestarts+1)) {
-		t.Errorf("after %d restarts the server answers %q, want generation %d", interceptRestarts, body, interceptRestarts+1)
-	}
-	// No LISTEN_* and no extra fd: the socket came through the child's bind.
-	if env := httpGet(t, addr, "/env"); strings.Contains(env, "LISTEN_") {
-		t.Errorf("a child in transparent mode got socket-activation variables:\n%s", env)
-	}
-	z.signal(syscall.SIGTERM)
-	if code := z.wait(); code != 0 {
-		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
-	}
-}
-
-func TestInterceptPython(t *testing.T) {
-	needIntercept(t)
-	python := needTool(t, "/usr/bin/python3")
-	port := freePortNum(t)
-	restartUnderLoad(t, interceptCase{
-		port:       port,
-		command:    []string{python, "-m", "http.server", "--bind", "127.0.0.1", strconv.Itoa(port)},
-		dir:        webRoot(t),
-		path:       "/index.html",
-		stopSignal: "TERM",
-		graceless:  true,
-	})
-}
-
-func TestInterceptBusybox(t *testing.T) {
-	needIntercept(t)
-	busybox := needTool(t, "busybox")
-	port := freePortNum(t)
-	restartUnderLoad(t, interceptCase{
-		port:       port,
-		command:    []string{busybox, "httpd", "-f", "-p", "127.0.0.1:" + strconv.Itoa(port), "-h", webRoot(t)},
-		path:       "/index.html",
-		stopSignal: "TERM",
-		graceless:  true,
-	})
-}
-
-func TestInterceptNginx(t *testing.T) {
-	t.Run("shared socket", func(t *testing.T) { testInterceptNginx(t) })
-	// With reuseport each worker binds its own SO_REUSEPORT socket: every
-	// one of those binds must still get the shared socket.
-	t.Run("reuseport", func(t *testing.T) { testInterceptNginx(t, "reuseport") })
-}
-
 func testInterceptNginx(t *testing.T, listenOpts ...string) {
 	needIntercept(t)
 	nginx := needTool(t, "nginx")
@@ -194,34 +136,6 @@ func testInterceptNginx(t *testing.T, listenOpts ...string) {
 	z.signal(syscall.SIGTERM)
 	if code := z.wait(); code != 0 {
 		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
-	}
-}
-
-// TestInterceptKill9NginxTree: zedr-run killed with SIGKILL takes the whole
-// tree with it, nginx's workers included (the parent-death signal reaches
-// only the master; the guard process kills the rest), and nothing is left
-// listening.
-func TestInterceptKill9NginxTree(t *testing.T) {
-	needIntercept(t)
-	nginx := needTool(t, "nginx")
-	port := freePortNum(t)
-	conf, errLog := nginxConf(t, port)
-	z := startZedr(t, "--intercept-bind", "--listen", "tcp:127.0.0.1:"+strconv.Itoa(port), "--ready", "listen",
-		"--", nginx, "-c", conf, "-e", errLog)
-	master := z.readyPID(1)
-	workers := childrenOf(t, master)
-	if len(workers) < 2 {
-		t.Fatalf("nginx master pid=%d has workers %v, want 2", master, workers)
-	}
-	z.signal(syscall.SIGKILL)
-	z.wait()
-	waitGone(t, master)
-	for _, w := range workers {
-		waitGone(t, w)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if out, err := exec.Command("ss", "-Hltn", "src", addr).Output(); err == nil && strings.TrimSpace(string(out)) != "" {
-		t.Errorf("something still listens on %s after zedr-run was killed:\n%s", addr, out)
 	}
 }
 
@@ -256,18 +170,4 @@ http {
 		t.Fatal(err)
 	}
 	return conf, errLog
-}
-
-func TestInterceptCaddy(t *testing.T) {
-	needIntercept(t)
-	caddy := needTool(t, "caddy")
-	port := freePortNum(t)
-	// file-server runs with the admin endpoint off, so that two generations
-	// do not both need its fixed port.
-	restartUnderLoad(t, interceptCase{
-		port:       port,
-		command:    []string{caddy, "file-server", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--root", webRoot(t)},
-		path:       "/index.html",
-		stopSignal: "TERM",
-	})
 }

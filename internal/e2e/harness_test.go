@@ -350,3 +350,56 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+const nWorkers = 4
+
+// workerPIDs waits for generation gen to be ready and returns the pids of
+// its workers, in slot order (from the log's pids=[...]).
+func (z *zedr) workerPIDs(gen int) []int {
+	z.t.Helper()
+	m := z.waitLog(fmt.Sprintf(`msg="generation ready" gen=%d .*pids="?\[([0-9 ]+)\]`, gen))
+	var pids []int
+	for _, f := range strings.Fields(m[1]) {
+		p, _ := strconv.Atoi(f)
+		pids = append(pids, p)
+	}
+	return pids
+}
+
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+var (
+	staticOnce sync.Once
+	staticDir  string
+	staticErr  error
+)
+
+// staticBinary returns the static build (CGO_ENABLED=0, no race detector)
+// of "zedr-run" or "server", built once.
+func staticBinary(t *testing.T, name string) string {
+	t.Helper()
+	staticOnce.Do(func() {
+		staticDir = filepath.Join(binDir, "static")
+		for _, b := range []struct{ out, pkg string }{{"zedr-run", "zedr-run"}, {"server", "zedr-run/testdata/server"}} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(staticDir, b.out), b.pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				staticErr = fmt.Errorf("static build of %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if staticErr != nil {
+		t.Fatal(staticErr)
+	}
+	return filepath.Join(staticDir, name)
+}

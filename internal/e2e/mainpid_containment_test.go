@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// Guarantee: MAINPID containment: a child cannot make zedr-run signal a process
+// outside its generation, and no main process leaves zedr-run unstoppable.
+
 // needNotify returns systemd-notify's path, or skips the test.
 func needNotify(t *testing.T) string {
 	t.Helper()

@@ -13,6 +13,10 @@ import (
 	"zedr-run/wrapper"
 )
 
+// Guarantee: Mass exits: hundreds of children exiting at once, or a --rollout all
+// restart of hundreds, never stall the supervisor; nor does a child slow to
+// exec.
+
 // The supervisor loop never blocks: not when hundreds of children exit at
 // once, not during a restart of hundreds of workers. Each test asks for the
 // status on the control socket all along (see ctlstatus_test.go): a loop

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 )
+
+// Guarantee: PID 1 in a container.
 
 // TestPID1 runs zedr-run as PID 1 of a new PID namespace, as in a container:
 // it reaps an orphaned grandchild (no zombie left) and, on SIGTERM, exits
@@ -45,39 +48,59 @@ func TestPID1(t *testing.T) {
 	}
 }
 
-// childOf returns the only child of pid.
-func childOf(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+// TestScratchImage runs the static zedr-run in a root that holds nothing but
+// it and a static server, with /proc mounted (as every container runtime
+// does) and no /tmp or /dev: a scratch image.
+func TestScratchImage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --root")
+	}
+	unshare, err := exec.LookPath("unshare")
 	if err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	root := scratchRoot(t, map[string]string{"/zedr-run": "zedr-run", "/server": "server"})
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount", "--mount-proc", "--root="+root, "--kill-child",
+		"/zedr-run", "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--", "/server", "-notify")
+	cmd.Env = []string{} // a scratch image has no environment to speak of
+	z := startCmd(t, cmd, true)
+	z.readyPID(1)
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "generation=1 ") {
+		t.Fatalf("server in the scratch root answered %q", body)
+	}
+	pid1 := childOf(t, cmd.Process.Pid)
+	if err := syscall.Kill(pid1, syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 1 {
-		t.Fatalf("pid=%d has children %q, want one", pid, f)
+	z.readyPID(2)
+	z.waitLog(`msg="generation exited" gen=1 `) // until then it may still answer
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "generation=2 ") {
+		t.Fatalf("after a restart the server in the scratch root answered %q", body)
 	}
-	c, _ := strconv.Atoi(f[0])
-	return c
+	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := z.wait(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
 }
 
-// zombiesOf lists the zombie children of pid.
-func zombiesOf(pid int) []int {
-	var zs []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
+// scratchRoot makes an empty root holding the static builds of zedr-run and
+// the test server ("zedr-run", "server") at the given paths, and /proc.
+func scratchRoot(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for dst, src := range files {
+		b, err := os.ReadFile(staticBinary(t, src))
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
-			zs = append(zs, p)
+		if err := os.WriteFile(filepath.Join(root, dst), b, 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return zs
+	if err := os.Mkdir(filepath.Join(root, "proc"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 )
 
+// Guarantee: Resources do not grow.
+
 // TestSoak restarts many times in a row and checks that zedr-run's own
 // resources do not grow: open fds equal, RSS within a small constant, no
 // zombie, no notify socket left after exit. ZEDR_SOAK_RESTARTS sets the
@@ -64,15 +66,6 @@ func TestSoak(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
 		t.Errorf("left behind in TMPDIR after exit: %v", left)
 	}
-}
-
-func openFDs(t *testing.T, pid int) int {
-	t.Helper()
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(entries)
 }
 
 func rssKiB(t *testing.T, pid int) int {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,126 @@ import (
 	"testing"
 	"time"
 )
+
+// Guarantee: A restart loses no request.
+
+func TestRestartUnderLoad(t *testing.T) {
+	const restarts = 20
+	for _, tc := range []struct {
+		name   string
+		ready  string
+		server []string
+	}{
+		{"instant start", "delay:100ms", []string{bin("testserver")}},
+		{"500ms start with notify", "notify", []string{bin("testserver"), "-start-delay", "500ms", "-notify"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--listen", "tcp:127.0.0.1:0", "--ready", tc.ready, "--"}, tc.server...)
+			z := startZedr(t, args...)
+			z.readyPID(1)
+			load := startLoad(t, z.addr)
+			waitRequests(t, load, 200)
+			restartsUnderLoad(t, z, load, 2, restarts)
+			res := stopLoad(t, load, fmt.Sprintf("%d restarts under load", restarts))
+			if res.OK == 0 {
+				t.Fatal("no request succeeded")
+			}
+			z.waitLog(fmt.Sprintf(`msg="generation exited" gen=%d `, restarts))
+			if body := get(t, z.addr, "/"); !strings.HasPrefix(body, fmt.Sprintf("generation=%d ", restarts+1)) {
+				t.Errorf("after %d restarts the server answers %q, want generation %d", restarts, body, restarts+1)
+			}
+			z.signal(syscall.SIGTERM)
+			if code := z.wait(); code != 0 {
+				t.Errorf("zedr-run exited %d after SIGTERM, want 0 (the child's status)", code)
+			}
+		})
+	}
+}
+
+// TestWorkersRestartUnderLoad: four workers share the socket, each with its
+// ZEDR_WORKER; restarts replace them one at a time (rolling) or all at once,
+// and no request fails.
+func TestWorkersRestartUnderLoad(t *testing.T) {
+	const restarts = 3
+	for _, rollout := range []string{"rolling", "all"} {
+		t.Run(rollout, func(t *testing.T) {
+			z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--workers", strconv.Itoa(nWorkers), "--rollout", rollout,
+				"--ready", "notify", "--", bin("testserver"), "-notify")
+			if pids := z.workerPIDs(1); len(pids) != nWorkers {
+				t.Fatalf("generation 1 has workers %v, want %d", pids, nWorkers)
+			}
+			load := startLoad(t, z.addr)
+			waitRequests(t, load, 400)
+			for i := 1; i <= restarts; i++ {
+				z.signal(syscall.SIGUSR2)
+				pids := z.workerPIDs(i + 1)
+				if len(pids) != nWorkers {
+					t.Fatalf("generation %d has workers %v, want %d", i+1, pids, nWorkers)
+				}
+				for _, p := range z.workerPIDs(i) {
+					waitGone(t, p)
+				}
+				waitRequests(t, load, 200)
+			}
+			res := load.Stop()
+			seen := gensAndWorkers(res)
+			t.Logf("%d %s restarts of %d workers under load: %v; answers by generation/worker: %v", restarts, rollout, nWorkers, res, seen)
+			if res.Failed() != 0 {
+				t.Errorf("%d requests failed: %v; examples: %q", res.Failed(), res.Failures, res.Errors)
+			}
+			for w := range nWorkers {
+				if seen[fmt.Sprintf("gen1/w%d", w)] == 0 {
+					t.Errorf("worker %d of generation 1 answered no request", w)
+				}
+			}
+			if rollout == "rolling" && z.countLog(`msg="worker ready" gen=2 `) != nWorkers-1 {
+				t.Errorf("a rolling restart should ready the workers of generation 2 one by one:\n%s", z.log())
+			}
+			z.signal(syscall.SIGTERM)
+			if code := z.wait(); code != 0 {
+				t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
+			}
+		})
+	}
+}
+
+// TestGunicorn serves a WSGI app with gunicorn from Debian through zedr-run.
+// gunicorn uses LISTEN_FDS only when LISTEN_PID is its own pid, so this
+// checks the shim the strict way; without the handed socket it would bind
+// 127.0.0.1:8000 and our port would never answer.
+func TestGunicorn(t *testing.T) {
+	gunicorn, err := exec.LookPath("gunicorn")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("gunicorn is not installed; scripts/install-test-deps.sh should have installed it")
+		}
+		t.Skip("gunicorn is not installed (scripts/install-test-deps.sh installs it)")
+	}
+	dir := t.TempDir()
+	app := `import os
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("gunicorn generation=%s pid=%d\n" % (os.environ.get("ZEDR_GENERATION"), os.getppid())).encode()]
+`
+	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "delay:1s", "--",
+		gunicorn, "--chdir", dir, "--workers", "2", "--graceful-timeout", "10", "app:app")
+	z.readyPID(1)
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "gunicorn generation=1 ") {
+		t.Fatalf("gunicorn answered %q", body)
+	}
+	load := startLoad(t, z.addr)
+	waitRequests(t, load, 200)
+	const restarts = 10
+	restartsUnderLoad(t, z, load, 2, restarts)
+	stopLoad(t, load, fmt.Sprintf("gunicorn, %d restarts under load", restarts))
+	z.waitLog(`msg="generation exited" gen=10 `)
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "gunicorn generation=11 ") {
+		t.Errorf("after %d restarts gunicorn answers %q", restarts, body)
+	}
+}
 
 // unitFile reads a systemd unit's Key=Value lines (later ones win).
 func unitFile(t *testing.T, path string) map[string]string {

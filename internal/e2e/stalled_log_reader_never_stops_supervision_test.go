@@ -18,6 +18,8 @@ import (
 	"zedr-run/wrapper"
 )
 
+// Guarantee: A stalled log reader never stops supervision.
+
 // stuckLog is a zedr-run whose stdout and stderr are a pipe that nobody
 // reads until the test says so.
 type stuckLog struct {

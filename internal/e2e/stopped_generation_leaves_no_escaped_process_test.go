@@ -13,6 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Guarantee: A stopped generation leaves no escaped process behind, even one
+// that left its process group (setsid) holding the socket.
+
 // The tests below run a child that starts a process in a session of its
 // own (setsid), which keeps the listening socket and ignores SIGTERM: it
 // has left the child's process group, so killing the group misses it. Each

@@ -11,6 +11,8 @@ import (
 	"testing"
 )
 
+// Guarantee: Unprivileged children.
+
 // freeLowPort finds a free privileged port on 127.0.0.1.
 func freeLowPort(t *testing.T) int {
 	t.Helper()

@@ -10,6 +10,8 @@ import (
 	"testing"
 )
 
+// Guarantee: zedr-run upgrades itself in place.
+
 // TestReexec replaces zedr-run's own binary and re-executes it in place 10
 // times under load: the same pid, the children's pids unchanged, no fd
 // gained, no request failed; a broken binary is refused and zedr-run
