@@ -101,18 +101,6 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestHelp(t *testing.T) {
-	out, err := exec.Command(bin("zedr-run"), "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("zedr-run --help: %v\n%s", err, out)
-	}
-	for _, want := range []string{"zedr-run [options] -- COMMAND", "--listen", "ZEDR_LISTEN", "EXAMPLES", "SIGUSR2", "--ready", "(at most 1024)"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("--help does not mention %q", want)
-		}
-	}
-}
-
 // TestInterceptBadInput: transparent mode's options are checked before
 // anything starts.
 func TestInterceptBadInput(t *testing.T) {
