@@ -1,28 +1,61 @@
 package main
 
 import (
-	"net"
+	"context"
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"zedr-run/internal/logbuf"
 )
 
-// TestBadInput runs zedr-run with every kind of bad input and checks the
-// exit code and the message a person would read.
-func TestBadInput(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	dir := t.TempDir()
-	plain := filepath.Join(dir, "plain-file")
-	if err := os.WriteFile(plain, []byte("keep me"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+// The tests of package main run the command line in-process and build
+// nothing; they cover only what fails or answers before zedr-run opens a
+// socket or starts a process. The end-to-end tests, which run the real
+// binary, are in internal/e2e.
 
+// runCLI runs zedr-run's command line in this process, as main does, and
+// returns its exit code and what it wrote on stderr. Only for command lines
+// that end before anything starts: it opens no socket and starts no child.
+func runCLI(t *testing.T, args ...string) (code int, stderr string) {
+	t.Helper()
+	// As run by hand: no service manager, no option from the environment.
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "NOTIFY_SOCKET" || strings.HasPrefix(name, "ZEDR_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+	logs := logbuf.New(io.Discard, logbuf.DefaultSize)
+	defer logs.Close(time.Second)
+	var out strings.Builder
+	err := newApp(&out, logs).RunContext(context.Background(), append([]string{"zedr-run"}, args...))
+	code = exitCodeOf(&out, err)
+	return code, out.String()
+}
+
+func TestHelp(t *testing.T) {
+	code, out := runCLI(t, "--help")
+	if code != 0 {
+		t.Fatalf("zedr-run --help: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"zedr-run [options] -- COMMAND", "--listen", "ZEDR_LISTEN", "EXAMPLES", "SIGUSR2", "--ready", "(at most 1024)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help does not mention %q", want)
+		}
+	}
+}
+
+// TestBadCommandLine: a command line that is wrong in itself is refused
+// with exit 2 and a message naming the option, before zedr-run opens
+// anything. internal/e2e's TestBadInput runs the same through the binary,
+// with the failures that only opening a socket or starting a child finds.
+func TestBadCommandLine(t *testing.T) {
+	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -36,6 +69,10 @@ func TestBadInput(t *testing.T) {
 		{"port out of range", []string{"--listen", "tcp::70000", "--", "true"}, 2, `bad --listen "tcp::70000"`},
 		{"unknown option", []string{"--listen", "tcp::8080,colour=red", "--", "true"}, 2, `bad --listen "tcp::8080,colour=red"`},
 		{"mode not octal", []string{"--listen", "unix:/tmp/x.sock,mode=rw", "--", "true"}, 2, `bad --listen "unix:/tmp/x.sock,mode=rw"`},
+		{"mode not octal digits", []string{"--listen", "unix:/tmp/x.sock,mode=0999", "--", "true"}, 2, `bad mode "0999": want octal`},
+		{"duplicate listen", []string{"--listen", "tcp:127.0.0.1:8080", "--listen", "tcp:127.0.0.1:8080,name=x", "--", "true"}, 2, "duplicate of --listen tcp:127.0.0.1:8080: both bind tcp 127.0.0.1:8080"},
+		{"duplicate unix path", []string{"--listen", "unix:" + filepath.Join(dir, "dup.sock"), "--listen", "unix:" + filepath.Join(dir, ".", "dup.sock") + ",name=b", "--", "true"}, 2, "duplicate of --listen unix:"},
+		{"unknown socket owner", []string{"--listen", "unix:" + filepath.Join(dir, "owned.sock") + ",owner=no-such-user-zedr", "--", "true"}, 2, `owner=no-such-user-zedr: user "no-such-user-zedr": no such user`},
 		{"bad ready", []string{"--ready", "sometimes", "--", "true"}, 2, `bad --ready "sometimes"`},
 		{"bad ready delay", []string{"--ready", "delay:soon", "--", "true"}, 2, `bad --ready "delay:soon"`},
 		{"bad duration", []string{"--stop-timeout", "forever", "--", "true"}, 2, "invalid value \"forever\" for flag -stop-timeout"},
@@ -46,66 +83,24 @@ func TestBadInput(t *testing.T) {
 		{"fdstore without a manager", []string{"--fdstore", "--listen", "tcp:127.0.0.1:0", "--", "true"}, 2, "--fdstore needs a service manager: NOTIFY_SOCKET is not set"},
 		{"bad log level", []string{"--log-level", "loud", "--", "true"}, 2, `bad --log-level "loud"`},
 		{"zero workers", []string{"--workers", "0", "--", "true"}, 2, "bad --workers 0: must be 1 or more"},
-		// A command that does not exist: a zedr-run without the bound fails
-		// on it (exit 1) instead of forking thousands of workers.
 		{"too many workers", []string{"--workers", "10000", "--", "/no/such/server"}, 2, "bad --workers 10000: at most 1024"},
 		{"bad rollout", []string{"--rollout", "sometimes", "--", "true"}, 2, `bad --rollout "sometimes": want rolling or all`},
 		{"unknown user", []string{"--user", "no-such-user-zedr", "--", "true"}, 2, `user "no-such-user-zedr": no such user or group`},
-		{"unknown group", []string{"--user", "nobody:no-such-group-zedr", "--", "true"}, 2, `group "no-such-group-zedr": no such user or group`},
 		{"group without user", []string{"--group", "nogroup", "--", "true"}, 2, "--group \"nogroup\" needs --user"},
-		{"duplicate listen", []string{"--listen", "tcp:" + busy.Addr().String(), "--listen", "tcp:" + busy.Addr().String() + ",name=x", "--", "true"}, 2, "duplicate of --listen tcp:" + busy.Addr().String() + ": both bind tcp " + busy.Addr().String()},
-		{"duplicate listen tcp4 and tcp", []string{"--listen", "tcp4:" + busy.Addr().String(), "--listen", "tcp:" + busy.Addr().String(), "--", "true"}, 2, "duplicate of --listen tcp4:" + busy.Addr().String()},
-		{"duplicate unix path", []string{"--listen", "unix:" + filepath.Join(dir, "dup.sock"), "--listen", "unix:" + filepath.Join(dir, ".", "dup.sock") + ",name=b", "--", "true"}, 2, "duplicate of --listen unix:"},
-		{"unknown socket owner", []string{"--listen", "unix:" + filepath.Join(dir, "owned.sock") + ",owner=no-such-user-zedr", "--", "true"}, 2, `owner=no-such-user-zedr: user "no-such-user-zedr": no such user`},
-		{"unknown socket group", []string{"--listen", "unix:" + filepath.Join(dir, "owned.sock") + ",owner=nobody:no-such-group-zedr", "--", "true"}, 2, `group "no-such-group-zedr": no such group`},
-		{"mode not octal digits", []string{"--listen", "unix:/tmp/x.sock,mode=0999", "--", "true"}, 2, `bad mode "0999": want octal`},
-		{"command not found", []string{"--listen", "tcp:127.0.0.1:0", "--", "/no/such/server"}, 1, "cannot run /no/such/server"},
-		{"port in use", []string{"--listen", "tcp:" + busy.Addr().String(), "--", "true"}, 1, "address already in use"},
-		{"missing directory", []string{"--listen", "unix:" + filepath.Join(dir, "no/such/dir/app.sock"), "--", "true"}, 1, "no such file or directory"},
-		{"not a socket", []string{"--listen", "unix:" + plain, "--", "true"}, 1, plain},
+		{"ready listen without intercept", []string{"--listen", "tcp:127.0.0.1:0", "--ready", "listen", "--", "true"}, 2, "--ready listen: it needs --intercept-bind"},
+		{"intercept without listen", []string{"--intercept-bind", "--", "true"}, 2, "--intercept-bind needs at least one --listen"},
+		{"intercept with compat", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--compat", "nginx", "--", "true"}, 2, "--compat cannot be used with --intercept-bind"},
 		{"zero watch settle", []string{"--watch-settle", "0s", "--", "true"}, 2, "bad --watch-settle 0s: must be more than zero"},
-		{"watch in a missing directory", []string{"--watch", "/no/such/dir/app.conf", "--", "true"}, 1, "watch /no/such/dir/app.conf: "},
+		{"command not found", []string{"--listen", "tcp:127.0.0.1:0", "--", "/no/such/server"}, 1, "cannot run /no/such/server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(bin("zedr-run"), tc.args...)
-			for _, kv := range os.Environ() { // as run by hand, not by a service manager
-				if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
-					cmd.Env = append(cmd.Env, kv)
-				}
-			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			code := cmd.ProcessState.ExitCode()
-			if err != nil && code < 0 {
-				t.Fatal(err)
-			}
-			if code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
-				t.Errorf("zedr-run %s\nexit %d, stderr:\n%s\nwant exit %d and a message with %q", strings.Join(tc.args, " "), code, stderr.String(), tc.code, tc.msg)
-			}
-			if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n") + 1; tc.code == 1 && lines > 2 {
-				t.Errorf("a startup failure should say what failed in a line or two, got %d lines:\n%s", lines, stderr.String())
+			code, stderr := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) {
+				t.Errorf("zedr-run %s\nexit %d, stderr:\n%s\nwant exit %d and a message with %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.msg)
 			}
 		})
 	}
-	for _, name := range []string{"dup.sock", "owned.sock"} {
-		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-			t.Errorf("%s was created by a zedr-run that should have stopped before opening anything", name)
-		}
-	}
-	if b, err := os.ReadFile(plain); err != nil || string(b) != "keep me" {
-		t.Errorf("the plain file at a --listen path was touched: %q, %v", b, err)
-	}
-}
-
-func TestHelp(t *testing.T) {
-	out, err := exec.Command(bin("zedr-run"), "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("zedr-run --help: %v\n%s", err, out)
-	}
-	for _, want := range []string{"zedr-run [options] -- COMMAND", "--listen", "ZEDR_LISTEN", "EXAMPLES", "SIGUSR2", "--ready", "(at most 1024)"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("--help does not mention %q", want)
-		}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a command line refused before start left files behind: %v", entries)
 	}
 }

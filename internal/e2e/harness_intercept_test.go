@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"zedr-run/internal/loadgen"
+	"zedr-run/internal/seccomp"
+)
+
+// Running unmodified servers in transparent mode (--intercept-bind).
+
+const interceptRestarts = 10
+
+// staticTestserver is the test server built statically (CGO_ENABLED=0, no
+// race detector): transparent mode must work where LD_PRELOAD cannot reach.
+func staticTestserver(t *testing.T) string { return staticBinary(t, "server") }
+
+func needIntercept(t *testing.T) {
+	t.Helper()
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+}
+
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed (scripts/install-test-deps.sh installs it)", name)
+	}
+	return p
+}
+
+// freePortNum returns a port nobody listens on: the kernel picks it for a
+// socket that is closed at once. The server under test must be told the
+// port before zedr-run opens it, which is why 127.0.0.1:0 cannot be used.
+func freePortNum(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// webRoot makes a directory with a small index.html for file servers.
+func webRoot(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello from the web root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type interceptCase struct {
+	port       int
+	command    []string
+	dir        string // the server's working directory, "" for the test's
+	path       string // what the load requests
+	stopSignal string // graceful stop for this server
+	// graceless: the server has no graceful stop, so the requests it has
+	// in hand when it is stopped fail (never more than the load's workers
+	// per restart); connections waiting in the shared queue are not lost.
+	graceless bool
+}
+
+// restartUnderLoad starts c under zedr-run --intercept-bind, restarts it
+// interceptRestarts times under load and checks the failures.
+func restartUnderLoad(t *testing.T, c interceptCase) *zedr {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(c.port)
+	args := []string{"--intercept-bind", "--listen", "tcp:" + addr, "--ready", "listen", "--stop-signal", c.stopSignal, "--"}
+	cmd := execZedr(append(args, c.command...)...)
+	cmd.Dir = c.dir
+	z := startCmd(t, cmd, true)
+	z.readyPID(1)
+	z.waitLog(`msg="bind intercepted" gen=1 .*addr=` + addr)
+	cfg := loadConfig(addr)
+	cfg.Path = c.path
+	load := startLoadWith(t, cfg)
+	waitRequests(t, load, 200)
+	restartsUnderLoad(t, z, load, 2, interceptRestarts)
+	res := load.Stop()
+	t.Logf("%s: %d restarts under load: %v", filepath.Base(c.command[0]), interceptRestarts, res)
+	if res.OK == 0 {
+		t.Fatal("no request succeeded")
+	}
+	if n := res.Failures[loadgen.Refused]; n != 0 {
+		t.Errorf("%d connections refused during %d restarts; the held socket should never refuse", n, interceptRestarts)
+	}
+	switch {
+	case !c.graceless && res.Failed() != 0:
+		t.Errorf("%d requests failed during %d restarts: %v; examples: %q", res.Failed(), interceptRestarts, res.Failures, res.Errors)
+	case c.graceless:
+		limit := cfg.Concurrency * interceptRestarts
+		t.Logf("%d requests failed: the server has no graceful stop, so a stopped generation drops the requests it "+
+			"had accepted and not answered (at most %d workers x %d restarts = %d); examples: %q",
+			res.Failed(), cfg.Concurrency, interceptRestarts, limit, res.Errors)
+		if res.Failed() > limit {
+			t.Errorf("%d requests failed, more than the %d that can be in flight", res.Failed(), limit)
+		}
+	}
+	if n := z.countLog(`msg="bind not intercepted".*addr=` + addr); n != 0 {
+		t.Errorf("%d binds of %s were not intercepted", n, addr)
+	}
+	return z
+}
+
+func testInterceptNginx(t *testing.T, listenOpts ...string) {
+	needIntercept(t)
+	nginx := needTool(t, "nginx")
+	port := freePortNum(t)
+	conf, errLog := nginxConf(t, port, listenOpts...)
+	// QUIT is nginx's graceful shutdown (TERM is its fast one).
+	z := restartUnderLoad(t, interceptCase{
+		port:       port,
+		command:    []string{nginx, "-c", conf, "-e", errLog},
+		path:       "/index.html",
+		stopSignal: "QUIT",
+	})
+	if len(listenOpts) > 0 {
+		// One SO_REUSEPORT socket per worker, each bound by the master.
+		if n := z.countLog(`msg="bind intercepted" gen=1 `); n < 2 {
+			t.Errorf("nginx with reuseport made %d intercepted binds, want one per worker (2)", n)
+		}
+	}
+	z.signal(syscall.SIGTERM)
+	if code := z.wait(); code != 0 {
+		t.Errorf("zedr-run exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// nginxConf writes a configuration for nginx in the foreground with two
+// workers, every path in a temporary directory, serving a web root on
+// 127.0.0.1:port. It returns the config and error log paths.
+func nginxConf(t *testing.T, port int, listenOpts ...string) (conf, errLog string) {
+	t.Helper()
+	dir := t.TempDir()
+	conf, errLog = filepath.Join(dir, "nginx.conf"), filepath.Join(dir, "error.log")
+	err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
+master_process on;
+user root;
+worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen 127.0.0.1:%[2]d%[4]s;
+		root %[3]s;
+	}
+}
+`, dir, port, webRoot(t), strings.Join(append([]string{""}, listenOpts...), " "))), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conf, errLog
+}
