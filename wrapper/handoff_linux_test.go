@@ -48,9 +48,9 @@ func TestHandoffHist(t *testing.T) {
 	exited := []control.GenerationStatus{{Gen: 1, PID: 101, State: "exited", Why: "first start", Started: at, ReadyAfter: time.Second, Exit: "exit status 0",
 		Workers: []control.WorkerStatus{{Worker: 0, PID: 101, State: "exited", Exit: "exit status 0"}}}}
 	old, err := json.Marshal(struct {
-		Restarts  int                `json:"restarts"`
-		Rollbacks int                `json:"rollbacks"`
-		Crashes   int                `json:"crashes"`
+		Restarts  int                        `json:"restarts"`
+		Rollbacks int                        `json:"rollbacks"`
+		Crashes   int                        `json:"crashes"`
 		Last      *control.RestartResult     `json:"last"`
 		Exited    []control.GenerationStatus `json:"exited"`
 	}{1, 2, 3, last, exited})
