@@ -5,7 +5,7 @@
 // of `zedr-run reexec`. main calls Init first; package wrapper (the
 // supervisor) starts the shim and the guardian and fills and reads the
 // handoff. reexec imports none of zedr-run's packages but the leaves
-// wrapper/contain, internal/seccomp and internal/sockfile.
+// internal/contain, internal/seccomp and internal/sockfile.
 //
 // zedr-run starts every child as its own binary (/proc/self/exe) with
 // argv[0] set to ShimName. The shim runs before any of the user's code: it

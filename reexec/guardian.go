@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"zedr-run/wrapper/contain"
+	"zedr-run/internal/contain"
 )
 
 // GuardianName is argv[0] of the guardian: a small process that zedr-run

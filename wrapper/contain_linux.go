@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"zedr-run/wrapper/contain"
+	"zedr-run/internal/contain"
 	"zedr-run/wrapper/proc"
 )
 

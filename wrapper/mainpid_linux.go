@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"zedr-run/wrapper/contain"
+	"zedr-run/internal/contain"
 )
 
 // A child may name another process its main process with MAINPID= (a
