@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command zedr-run restarts network services with zero downtime, without
 // changing them: it holds the listening sockets and hands them to each
 // generation of the child by systemd's LISTEN_FDS protocol.
