@@ -239,7 +239,15 @@ func sockAddr(fd int) (string, error) {
 	return formatSockaddr(sa), nil
 }
 
-func formatSockaddr(sa unix.Sockaddr) string {
+// formatSockaddr renders a socket address as Addr documents, with an IPv6
+// zone by interface name.
+func formatSockaddr(sa unix.Sockaddr) string { return FormatSockaddr(sa, true) }
+
+// FormatSockaddr renders a socket address: "127.0.0.1:8080", "[::1]:8080",
+// "/path" or "@abstract". With zoneNames, an IPv6 zone is the interface's
+// name where it has one; without, its number, as a bind() carries it
+// (what transparent mode matches on).
+func FormatSockaddr(sa unix.Sockaddr, zoneNames bool) string {
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
@@ -247,14 +255,14 @@ func formatSockaddr(sa unix.Sockaddr) string {
 		ip := netip.AddrFrom16(sa.Addr)
 		if sa.ZoneId != 0 {
 			zone := strconv.FormatUint(uint64(sa.ZoneId), 10)
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); zoneNames && err == nil {
 				zone = ifi.Name
 			}
 			ip = ip.WithZone(zone)
 		}
 		return netip.AddrPortFrom(ip, uint16(sa.Port)).String()
 	case *unix.SockaddrUnix:
-		return sa.Name
+		return sa.Name // x/sys already writes an abstract name as "@name"
 	}
 	return ""
 }

@@ -9,24 +9,13 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/socketact"
 )
 
-// sockaddrString renders a socket address as the log and the matching use it.
-func sockaddrString(sa unix.Sockaddr) string {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
-	case *unix.SockaddrInet6:
-		ip := netip.AddrFrom16(sa.Addr)
-		if sa.ZoneId != 0 {
-			ip = ip.WithZone(strconv.Itoa(int(sa.ZoneId)))
-		}
-		return netip.AddrPortFrom(ip, uint16(sa.Port)).String()
-	case *unix.SockaddrUnix:
-		return sa.Name // x/sys already writes an abstract name as "@name"
-	}
-	return fmt.Sprintf("%v", sa)
-}
+// sockaddrString renders a socket address as the log and the matching use
+// it: an IPv6 zone by number, as a child's bind() carries it.
+func sockaddrString(sa unix.Sockaddr) string { return socketact.FormatSockaddr(sa, false) }
 
 // parseSockaddr decodes the raw struct sockaddr a child passed to bind().
 func parseSockaddr(b []byte) (family int, addr string, err error) {

@@ -39,6 +39,20 @@ func openCaller(listener int, n *seccomp.Notif) (*caller, error) {
 
 func (c *caller) close() { unix.Close(c.pidfd) }
 
+// openCallerFD opens the caller of n and a copy of its fd in zedr-run
+// (close-on-exec); the caller of openCallerFD closes both. theirs is -1,
+// with no error, when fd is not open in the caller: the call then runs and
+// the kernel answers it (EBADF) itself.
+func openCallerFD(listener int, n *seccomp.Notif, fd int) (c *caller, theirs int, err error) {
+	if c, err = openCaller(listener, n); err != nil {
+		return nil, -1, err
+	}
+	if theirs, err = seccomp.PidfdGetfd(c.pidfd, fd); err != nil {
+		return c, -1, nil
+	}
+	return c, theirs, nil
+}
+
 // tgidOf returns the process a thread belongs to.
 func tgidOf(tid int) (int, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(tid) + "/status")

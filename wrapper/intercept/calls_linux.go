@@ -24,13 +24,12 @@ func (ic *Interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif)
 	if err := seccomp.ReadMem(int(n.Pid), ptr, raw); err != nil {
 		return false, err
 	}
-	c, err := openCaller(listener, n)
+	c, theirs, err := openCallerFD(listener, n, fd)
 	if err != nil {
 		return false, err
 	}
 	defer c.close()
-	theirs, err := seccomp.PidfdGetfd(c.pidfd, fd)
-	if err != nil {
+	if theirs < 0 {
 		return false, nil // not an open fd: the kernel answers EBADF itself
 	}
 	defer unix.Close(theirs)
@@ -97,13 +96,12 @@ func (ic *Interceptor) match(family, sotype, protocol int, addr string) int {
 // that it returns 0 without running and the declared backlog stays.
 func (ic *Interceptor) onListen(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
 	fd := int(int32(n.Data.Args[0]))
-	c, err := openCaller(listener, n)
+	c, theirs, err := openCallerFD(listener, n, fd)
 	if err != nil {
 		return false, err
 	}
 	defer c.close()
-	theirs, err := seccomp.PidfdGetfd(c.pidfd, fd)
-	if err != nil {
+	if theirs < 0 {
 		return false, nil
 	}
 	defer unix.Close(theirs)
