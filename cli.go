@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -282,20 +283,21 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	for _, v := range c.StringSlice("listen") {
 		spec, err := socketact.ParseSpec(strings.TrimSpace(v))
 		if err != nil {
-			return cfg, nil, nil, usageError{err}
+			return cfg, nil, nil, listenUsage(err)
 		}
 		specs = append(specs, spec)
 	}
 	if err := socketact.CheckSpecs(specs); err != nil {
-		return cfg, nil, nil, usageError{err}
+		return cfg, nil, nil, listenUsage(err)
 	}
 	for _, name := range c.StringSlice("compat") {
 		if err := socketact.CheckCompat(name); err != nil {
-			return cfg, nil, nil, usageError{err}
+			return cfg, nil, nil, usageError{fmt.Errorf("bad --compat: %w", err)}
 		}
 		cfg.Compat = append(cfg.Compat, name)
 	}
 	if cfg.Ready, err = wrapper.ParseReadiness(c.String("ready")); err != nil {
+		err = fmt.Errorf("bad --ready %q: %w", c.String("ready"), err)
 		return cfg, nil, nil, usageError{err}
 	}
 	if cfg.ReadyTimeout, err = positive(c, "ready-timeout"); err != nil {
@@ -412,4 +414,14 @@ func handedOverSockets(h *reexec.Handoff) ([]*socketact.Socket, error) {
 		return nil, fmt.Errorf("socket handed over by the previous zedr-run (fd %d, %s): %w", hs.FD, hs.Spec, err)
 	}
 	return socks, nil
+}
+
+// listenUsage is a rejected socket spec as a usage error that names
+// --listen.
+func listenUsage(err error) error {
+	var se *socketact.SpecError
+	if errors.As(err, &se) {
+		return usageError{fmt.Errorf("bad --listen %q: %s", se.Spec, se.Reason)}
+	}
+	return usageError{err}
 }

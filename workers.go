@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -34,7 +35,7 @@ func configureWorkers(c *cli.Context, cfg *wrapper.Config) error {
 	}
 	cred, env, err := wrapper.LookupUser(spec, group)
 	if err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("bad --user %q: %w", spec, err)}
 	}
 	if os.Geteuid() != 0 {
 		return usageError{errors.New("--user needs zedr-run to run as root: only root can start the children as another user (drop --user, or start zedr-run as root)")}

@@ -32,7 +32,7 @@ func CheckSpecs(specs []Spec) error {
 		}
 		for _, k := range bindKeys(s) {
 			if prev, ok := seen[k]; ok && !(prev.ReusePort && s.ReusePort) {
-				return &SpecError{Spec: s.String(), Reason: fmt.Sprintf("duplicate of --listen %s: both bind %s (give each address once, or reuseport to both)", prev, k)}
+				return &SpecError{Spec: s.String(), Reason: fmt.Sprintf("duplicate of %s: both bind %s (give each address once, or reuseport to both)", prev, k)}
 			}
 			seen[k] = s
 		}

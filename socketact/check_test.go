@@ -11,7 +11,7 @@ func TestCheckSpecs(t *testing.T) {
 		specs []string
 		want  string // "" for no error, else part of the message
 	}{
-		{[]string{"tcp::8080", "tcp::8080,name=x"}, "duplicate of --listen tcp::8080: both bind tcp [::]:8080"},
+		{[]string{"tcp::8080", "tcp::8080,name=x"}, "duplicate of tcp::8080: both bind tcp [::]:8080"},
 		{[]string{"tcp4:127.0.0.1:80", "tcp:127.0.0.1:80"}, "both bind tcp 127.0.0.1:80"},
 		{[]string{"tcp6:[::1]:80", "tcp:[::1]:80,backlog=5"}, "both bind tcp [::1]:80"},
 		{[]string{"tcp::80", "tcp4::80"}, "both bind tcp 0.0.0.0:80"},

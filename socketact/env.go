@@ -30,7 +30,7 @@ func CheckCompat(name string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown --compat %q: want one of %s", name, strings.Join(CompatNames(), ", "))
+	return fmt.Errorf("unknown compat name %q: want one of %s", name, strings.Join(CompatNames(), ", "))
 }
 
 // ChildEnv returns the variables that hand socks to a child as fds 3, 4, ...

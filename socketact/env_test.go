@@ -42,7 +42,7 @@ func TestCheckCompat(t *testing.T) {
 		}
 	}
 	err := CheckCompat("systemd")
-	if err == nil || err.Error() != `unknown --compat "systemd": want one of einhorn, server-starter, nginx` {
+	if err == nil || err.Error() != `unknown compat name "systemd": want one of einhorn, server-starter, nginx` {
 		t.Errorf("CheckCompat(systemd) = %v", err)
 	}
 }

@@ -41,19 +41,20 @@ func Protocols() []string {
 	return []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram", "unixpacket"}
 }
 
-// SpecError reports a --listen SPEC that ParseSpec rejected.
+// SpecError reports a socket spec that ParseSpec or CheckSpecs rejected.
 type SpecError struct {
 	Spec   string // the SPEC as given
 	Reason string // what is wrong with it
 }
 
 func (e *SpecError) Error() string {
-	return fmt.Sprintf("bad --listen %q: %s", e.Spec, e.Reason)
+	return fmt.Sprintf("bad socket spec %q: %s", e.Spec, e.Reason)
 }
 
 const wantSpec = "want PROTO:ADDRESS such as tcp::8080 or tcp:127.0.0.1:8080"
 
-// ParseSpec parses a --listen SPEC. The error is a *SpecError.
+// ParseSpec parses a socket spec, PROTO:ADDRESS[,OPTION]... The error is a
+// *SpecError.
 func ParseSpec(str string) (Spec, error) {
 	s, reason := parseSpec(str)
 	if reason != "" {

@@ -157,7 +157,7 @@ func TestParseSpecErrors(t *testing.T) {
 		}
 	}
 	_, err := ParseSpec("tcp:8080")
-	if want := `bad --listen "tcp:8080": want PROTO:ADDRESS such as tcp::8080 or tcp:127.0.0.1:8080`; err.Error() != want {
+	if want := `bad socket spec "tcp:8080": want PROTO:ADDRESS such as tcp::8080 or tcp:127.0.0.1:8080`; err.Error() != want {
 		t.Errorf("error text %q, want %q", err, want)
 	}
 }

@@ -53,7 +53,7 @@ func (s *supervisor) requestReexec(r reexecRequest) {
 		r.done <- ErrReexecBusy
 		return
 	case s.cfg.InterceptBind:
-		r.done <- errors.New("zedr-run reexec is not available in transparent mode (--intercept-bind): each generation's seccomp listener cannot be handed over yet")
+		r.done <- errors.New("zedr-run reexec is not available in transparent mode: each generation's seccomp listener cannot be handed over yet")
 		return
 	case s.cfg.SelfPath == "":
 		r.done <- errors.New("zedr-run does not know its own binary's path")

@@ -1,7 +1,7 @@
 package wrapper
 
 import (
-	"fmt"
+	"errors"
 	"strings"
 	"time"
 )
@@ -29,33 +29,34 @@ const (
 // refusal. Programs that speak sd_notify should use --ready notify.
 var DefaultReadiness = Readiness{Kind: ReadyDelay, Delay: time.Second}
 
-// ParseReadiness parses a --ready value: notify, delay:DURATION or exec:CMD.
+// ParseReadiness parses a readiness: notify, delay:DURATION, exec:CMD or
+// listen. Its error says what is wrong with s; the caller names s.
 func ParseReadiness(s string) (Readiness, error) {
 	kind, arg, hasArg := strings.Cut(s, ":")
 	switch kind {
 	case ReadyNotify:
 		if hasArg {
-			return Readiness{}, fmt.Errorf("bad --ready %q: notify takes no argument", s)
+			return Readiness{}, errors.New("notify takes no argument")
 		}
 		return Readiness{Kind: ReadyNotify}, nil
 	case ReadyListen:
 		if hasArg {
-			return Readiness{}, fmt.Errorf("bad --ready %q: listen takes no argument", s)
+			return Readiness{}, errors.New("listen takes no argument")
 		}
 		return Readiness{Kind: ReadyListen}, nil
 	case ReadyDelay:
 		d, err := time.ParseDuration(arg)
 		if err != nil || d < 0 {
-			return Readiness{}, fmt.Errorf("bad --ready %q: want delay:DURATION such as delay:1s or delay:500ms", s)
+			return Readiness{}, errors.New("want delay:DURATION such as delay:1s or delay:500ms")
 		}
 		return Readiness{Kind: ReadyDelay, Delay: d}, nil
 	case ReadyExec:
 		if strings.TrimSpace(arg) == "" {
-			return Readiness{}, fmt.Errorf("bad --ready %q: want exec:COMMAND such as 'exec:curl -fs http://127.0.0.1:8080/health'", s)
+			return Readiness{}, errors.New("want exec:COMMAND such as 'exec:curl -fs http://127.0.0.1:8080/health'")
 		}
 		return Readiness{Kind: ReadyExec, Command: arg}, nil
 	}
-	return Readiness{}, fmt.Errorf("bad --ready %q: want notify, delay:DURATION, exec:COMMAND or listen", s)
+	return Readiness{}, errors.New("want notify, delay:DURATION, exec:COMMAND or listen")
 }
 
 func (r Readiness) String() string {

@@ -86,7 +86,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 		s.onReady(w, "alive for "+s.cfg.Ready.Delay.String())
 	case timerReadyTimeout:
 		if w.g == s.pending && w.state == starting {
-			s.rollback(w.g, fmt.Sprintf("%snot ready after %v (--ready %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready))
+			s.rollback(w.g, fmt.Sprintf("%snot ready after %v (readiness: %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready))
 		}
 	case timerProbe:
 		w.probeTimer = nil

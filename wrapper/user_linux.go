@@ -17,7 +17,7 @@ import (
 // database.
 var ErrUnknownUser = errors.New("no such user or group")
 
-// LookupUser resolves --user USER[:GROUP] and --group GROUP (each a name or
+// LookupUser resolves USER[:GROUP] and GROUP (each a name or
 // a number) into the credential the children run with, as login and
 // initgroups(3) would set it up: the user's uid, the primary gid (GROUP if
 // given, else the user's), and the user's supplementary groups from the
@@ -27,15 +27,15 @@ func LookupUser(spec, group string) (cred *syscall.Credential, env []string, err
 	name, g, hasGroup := strings.Cut(spec, ":")
 	if hasGroup {
 		if g == "" {
-			return nil, nil, fmt.Errorf("bad --user %q: want USER or USER:GROUP", spec)
+			return nil, nil, fmt.Errorf("user %q: want USER or USER:GROUP", spec)
 		}
 		if group != "" && group != g {
-			return nil, nil, fmt.Errorf("--user %q and --group %q name two different groups", spec, group)
+			return nil, nil, fmt.Errorf("user %q and group %q name two different groups", spec, group)
 		}
 		group = g
 	}
 	if name == "" {
-		return nil, nil, fmt.Errorf("bad --user %q: want USER or USER:GROUP", spec)
+		return nil, nil, fmt.Errorf("user %q: want USER or USER:GROUP", spec)
 	}
 	u, err := lookupUser(name)
 	if err != nil {
