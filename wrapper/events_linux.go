@@ -24,6 +24,7 @@ import (
 //	statusRequest  Status (control socket, tests)            snapshot
 //	stopRequest    Stop (control socket)                     shutdown
 //	reexecRequest  Reexec (control socket, --watch-self)     requestReexec
+//	execNow        once the reexec's requester has answered  onExecNow
 //
 // Signals arrive on Config.Signals, a channel the caller owns (main wires
 // it to signal.Notify; tests inject their own).
@@ -46,3 +47,4 @@ func (Request) isEvent()       {}
 func (statusRequest) isEvent() {}
 func (stopRequest) isEvent()   {}
 func (reexecRequest) isEvent() {}
+func (execNow) isEvent()       {}

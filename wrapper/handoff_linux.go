@@ -49,7 +49,7 @@ func (s *supervisor) requestReexec(r reexecRequest) {
 	case s.stopping:
 		r.done <- ErrStopping
 		return
-	case s.selfTest != nil:
+	case s.selfTest != nil || s.execPending != nil:
 		r.done <- ErrReexecBusy
 		return
 	case s.cfg.InterceptBind:
@@ -87,7 +87,40 @@ func (s *supervisor) onSelfTestExit(status syscall.WaitStatus) {
 		r.done <- ErrStopping
 		return
 	}
-	s.execSelf(r)
+	// The requester hears now that zedr-run re-executes, and writes its
+	// answer; the exec waits for that (a bounded while), but not on the
+	// loop: execNow comes back as an event, and the handoff is built then,
+	// from the state as it is at the exec.
+	s.execPending = &r
+	r.done <- nil
+	go func() {
+		select {
+		case <-r.written:
+		case <-time.After(reexecAnswerWait):
+		}
+		s.post(execNow{})
+	}()
+}
+
+// reexecAnswerWait bounds how long the exec waits for the requester to
+// write its answer.
+const reexecAnswerWait = 2 * time.Second
+
+// execNow is the go-ahead for the exec, once the requester has answered.
+type execNow struct{}
+
+// onExecNow execs, unless zedr-run began to stop meanwhile.
+func (s *supervisor) onExecNow() {
+	r := s.execPending
+	s.execPending = nil
+	if r == nil {
+		return
+	}
+	if s.stopping {
+		s.log.Warn("reexec dropped: zedr-run is stopping", "by", r.by)
+		return
+	}
+	s.execSelf(*r)
 }
 
 // execSelf hands everything over and execs the new binary. It returns only
@@ -104,8 +137,7 @@ func (s *supervisor) execSelf(r reexecRequest) {
 		}
 	}
 	if err != nil {
-		s.log.Error("reexec: hand over", "err", err)
-		r.done <- fmt.Errorf("reexec: hand over: %w", err)
+		s.log.Error("reexec: hand over failed; zedr-run carries on as it is", "err", err)
 		return
 	}
 	env := append(os.Environ(), kv)
@@ -119,11 +151,6 @@ func (s *supervisor) execSelf(r reexecRequest) {
 	}
 	s.queuedWaiters = nil
 	s.log.Info("re-executing", "path", s.cfg.SelfPath, "generations", len(s.gens), "by", r.by)
-	r.done <- nil
-	select {
-	case <-r.written:
-	case <-time.After(2 * time.Second):
-	}
 	if s.cfg.FlushLog != nil {
 		s.cfg.FlushLog() // the queued lines would be lost with the exec
 	}

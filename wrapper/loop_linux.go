@@ -68,6 +68,8 @@ func (s *supervisor) handle(ev event) {
 		s.onListen(ev)
 	case mainGone:
 		s.onMainGone(ev)
+	case execNow:
+		s.onExecNow()
 	case forceExit:
 		s.exitNow = true
 	case execEvent:

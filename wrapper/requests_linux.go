@@ -86,9 +86,10 @@ func (sv *Supervisor) Status() (control.Status, error) {
 }
 
 // Reexec asks zedr-run to exec its binary from disk in place (zedr-run
-// reexec). It returns that binary's path and nil just before the exec, or
-// why not. The loop then waits, boundedly, until answered is closed, so
-// that the requester can write its reply first; a requester with nothing
+// reexec). It returns that binary's path and nil once the new binary has
+// passed its check, or why not. The exec then waits, a bounded while and
+// off the loop, until answered is closed, so that the requester can write
+// its reply first; a requester with nothing
 // to write passes a closed channel.
 func (sv *Supervisor) Reexec(by string, answered <-chan struct{}) (string, error) {
 	done := make(chan error, 1)

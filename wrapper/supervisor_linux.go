@@ -75,8 +75,9 @@ type supervisor struct {
 
 	hist history // for Status
 
-	ctl      *control.Server // nil without a control socket
-	selfTest *selfTest       // the new binary's check before a reexec, or nil
+	ctl         *control.Server // nil without a control socket
+	selfTest    *selfTest       // the new binary's check before a reexec, or nil
+	execPending *reexecRequest  // a reexec whose check passed, waiting for execNow
 }
 
 // Run supervises the command until zedr-run is told to stop (SIGTERM or
