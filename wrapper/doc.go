@@ -2,6 +2,14 @@
 // child, decides when a new one is ready, stops old ones and reaps every
 // process that ends up its child.
 //
+// New(cfg) prepares a Supervisor and Run supervises; Restart, Stop, Status
+// and Reexec are requests from other goroutines (the watchers, the control
+// socket). Inside, one loop handles one event at a time (events_linux.go
+// lists every kind, who sends it and who handles it) and acts on processes
+// and time only through the effects interface (effects_linux.go), which the
+// state machine's unit tests replace with a fake. ARCHITECTURE.md at the
+// repository's root follows one restart through the code.
+//
 // Invariants, while Run runs:
 //   - The listening sockets are never closed. They belong to the caller, who
 //     opened them before Run and closes them after it returns.
@@ -10,11 +18,15 @@
 //   - A generation is stopped only after its successor is ready, unless it
 //     crashed or zedr-run is shutting down: a new child that exits or is not
 //     ready in time is killed and the serving one is left alone.
-//   - One goroutine (the loop in supervisor.go) owns all state; every other
-//     goroutine only sends it events.
+//   - One goroutine (the loop, loop_linux.go) owns all state; every other
+//     goroutine only sends it events, and requests carry a reply channel
+//     with room for the one answer, so the loop never waits for a
+//     requester.
 //   - The loop never waits for anything but its next event, and never for
 //     something that waits for the loop: a shim's report that it exec'd the
-//     command comes as an event (awaitExec, exec_event.go); exits are kept
+//     command comes as an event (awaitExec, exec_event_linux.go), and so
+//     does the go-ahead of a reexec once its requester has answered
+//     (execNow); exits are kept
 //     after the notifications sent before them by the reaper and the notify
 //     reader themselves (intake, barrier_linux.go, reading the children's
 //     NOTIFY_SOCKET of package internal/sdnotify), with no message the loop
