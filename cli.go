@@ -278,6 +278,7 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	})
 	cfg.Logger = logger
 	cfg.FlushLog = func() { logs.Flush(logFlushTimeout) }
+	cfg.LogDropped = logs.Dropped
 
 	var specs []socketact.Spec
 	for _, v := range c.StringSlice("listen") {

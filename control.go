@@ -220,6 +220,9 @@ func printStatus(w io.Writer, st *control.Status, now time.Time) {
 	if st.RestartQueued {
 		fmt.Fprintln(w, "a restart is queued")
 	}
+	if st.LogLinesDropped > 0 {
+		fmt.Fprintf(w, "log lines dropped: %d (zedr-run's stderr was not read fast enough)\n", st.LogLinesDropped)
+	}
 }
 
 func ago(now, t time.Time) string {

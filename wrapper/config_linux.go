@@ -86,6 +86,9 @@ type Config struct {
 	// FlushLog, if not nil, writes out the log lines Logger still queues,
 	// waiting a bounded time; zedr-run calls it before it execs itself.
 	FlushLog func()
+	// LogDropped, if not nil, counts the log lines Logger dropped because
+	// its output was not read fast enough, for Status.
+	LogDropped func() uint64
 
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
 	// service manager, or "". The children never see it.

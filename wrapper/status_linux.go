@@ -97,6 +97,9 @@ func (s *supervisor) snapshot() control.Status {
 		RestartQueued: s.queued,
 		Sockets:       []control.SocketStatus{},
 	}
+	if s.cfg.LogDropped != nil {
+		st.LogLinesDropped = s.cfg.LogDropped()
+	}
 	if s.hist.last != nil {
 		last := *s.hist.last
 		st.LastRestart = &last

@@ -143,6 +143,10 @@ func TestUnreadLogPipe(t *testing.T) {
 	t.Run("drained", func(t *testing.T) {
 		s := startStuckLog(t)
 		s.supervise(t)
+		// Drain only once lines were dropped, which status counts: on a
+		// slow machine the chatter may not have filled the queue yet.
+		st := waitStatus(t, s.ctl, "log lines dropped", func(st control.Status) bool { return st.LogLinesDropped > 0 })
+		t.Logf("before draining: status counts %d log lines dropped", st.LogLinesDropped)
 		s.drain()
 		m := s.waitLog(t, `dropped (\d+) log lines`)
 		t.Logf("after draining: %q", m[0])

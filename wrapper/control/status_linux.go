@@ -25,6 +25,9 @@ type Status struct {
 	LastRestart *RestartResult `json:"last_restart"`
 	// RestartQueued says a restart waits for the one running.
 	RestartQueued bool `json:"restart_queued"`
+	// LogLinesDropped counts zedr-run's own log lines dropped because its
+	// output (stderr) was not read fast enough.
+	LogLinesDropped uint64 `json:"log_lines_dropped,omitempty"`
 }
 
 // SocketStatus is one socket zedr-run holds.
