@@ -69,7 +69,7 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 		}
 		st := status
 		s.lastExit = &st
-		w.state = draining
+		w.drain()
 		s.settle(w.g)
 		if s.stopping {
 			break
@@ -101,7 +101,7 @@ func (s *supervisor) sweep() {
 		left := g.workers[:0]
 		for _, w := range g.workers {
 			if w.mainExited && w.probePID == 0 && !s.fx.alive(w) {
-				w.state = exited
+				w.exit()
 				s.fx.forget(w)
 				w.stopReadyTimers()
 				for _, t := range []timer{w.stopTimer, w.killTimer} {
@@ -115,7 +115,7 @@ func (s *supervisor) sweep() {
 		}
 		g.workers = left
 		if len(left) == 0 && g != s.pending {
-			g.state = exited
+			g.exit()
 			s.hist.forget(g)
 			continue
 		}

@@ -78,3 +78,48 @@ func (g *generation) pid() int {
 	}
 	return g.workers[0].mainPID
 }
+
+// The transitions of a worker: starting → ready → draining → exited, or
+// starting → draining when it is given up or stopped before it was ready.
+// A generation goes the same way; while it is not pending its state follows
+// its workers' (settle). These are the only writes of either state.
+
+// becomeReady marks w ready, from now.
+func (w *worker) becomeReady() { w.state, w.readyAt = ready, time.Now() }
+
+// drain marks w told to stop (or gone while its group is being stopped).
+func (w *worker) drain() { w.state = draining }
+
+// exit marks w gone: its main process and everything of it.
+func (w *worker) exit() { w.state = exited }
+
+// becomeReady marks g ready, from now: every worker it started is.
+func (g *generation) becomeReady() { g.state, g.readyAt = ready, time.Now() }
+
+// drain marks g stopping: none of its workers serves any more.
+func (g *generation) drain() { g.state = draining }
+
+// rollBack marks g, whose start was given up, draining; or ready while
+// some of its workers keep the slots they already took (a rolling rollout
+// stopped midway).
+func (g *generation) rollBack(serving bool) {
+	g.state = draining
+	if serving {
+		g.state = ready
+	}
+}
+
+// exit marks g gone: no process of it is left.
+func (g *generation) exit() { g.state = exited }
+
+// settle makes g's state follow its workers': ready while one of them
+// serves, draining after.
+func (g *generation) settle() {
+	for _, w := range g.workers {
+		if w.state == ready {
+			g.state = ready
+			return
+		}
+	}
+	g.state = draining
+}

@@ -112,8 +112,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 		return
 	}
 	s.dropReadiness(w)
-	w.state = ready
-	w.readyAt = time.Now()
+	w.becomeReady()
 	if !s.rolloutDone(g) {
 		s.log.Info("worker ready", "gen", g.n, "worker", w.slot, "pid", w.mainPID, "after", w.readyAt.Sub(w.started).Round(time.Millisecond), "how", how)
 		if g.rolling {
@@ -122,8 +121,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 		}
 		return
 	}
-	g.state = ready
-	g.readyAt = time.Now()
+	g.becomeReady()
 	s.pending = nil
 	attrs := []any{"gen", g.n, "pid", g.pid(), "after", g.readyAt.Sub(g.started).Round(time.Millisecond).String(), "how", how}
 	if s.cfg.Workers > 1 {
@@ -173,9 +171,8 @@ func (s *supervisor) rollback(g *generation, reason string) {
 		s.log.Error("generation failed before ready", "gen", g.n, "pid", pid, "reason", reason)
 		s.tell(fmt.Sprintf("STATUS=generation %d failed before ready: %s", g.n, reason))
 	}
-	g.state = draining
+	g.rollBack(len(kept) > 0)
 	if len(kept) > 0 {
-		g.state = ready
 		s.log.Error("rollout stopped: the workers already replaced keep serving, the others keep their old generation",
 			"gen", g.n, "new_workers", kept, "slots", s.slotGens())
 		err = fmt.Errorf("generation %d rolled back: %s; rollout stopped: workers %v run generation %d, the others their old generation", g.n, reason, kept, g.n)

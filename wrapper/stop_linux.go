@@ -22,7 +22,7 @@ func (s *supervisor) stop(g *generation, why string) {
 	for _, w := range g.workers {
 		s.stopWorker(w, why)
 	}
-	g.state = draining
+	g.drain()
 }
 
 // stopWorker asks w's main process to stop and arms the kill of its group.
@@ -36,7 +36,7 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 	if w.state == starting {
 		s.dropReadiness(w)
 	}
-	w.state = draining
+	w.drain()
 	s.settle(w.g)
 	msg := "stopping generation"
 	if s.cfg.Workers > 1 {
@@ -138,7 +138,7 @@ func (s *supervisor) dropReadiness(w *worker) {
 // that failed): no graceful stop, everything of it is killed at once.
 func (s *supervisor) abort(w *worker) {
 	s.dropReadiness(w)
-	w.state = draining
+	w.drain()
 	s.kill(w)
 }
 

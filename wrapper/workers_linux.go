@@ -125,7 +125,7 @@ func (s *supervisor) abandon(g *generation) {
 	for _, w := range g.workers {
 		s.abort(w)
 	}
-	g.state = draining
+	g.drain()
 }
 
 // rolloutDone reports whether every worker of g has started and none is
@@ -158,16 +158,9 @@ func (s *supervisor) install(w *worker) {
 // settle updates the state of a generation that is not pending from its
 // workers': ready while one of them serves, draining after.
 func (s *supervisor) settle(g *generation) {
-	if g == s.pending {
-		return
+	if g != s.pending {
+		g.settle()
 	}
-	for _, w := range g.workers {
-		if w.state == ready {
-			g.state = ready
-			return
-		}
-	}
-	g.state = draining
 }
 
 // serving lists the workers serving, in slot order.
