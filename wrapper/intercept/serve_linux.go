@@ -73,6 +73,7 @@ type generationTaps struct {
 func (ic *Interceptor) serve(listener, gen, pid int) {
 	defer func() {
 		unix.Close(listener)
+		ic.released(gen)
 		if ic.closed != nil {
 			ic.closed(gen)
 		}
