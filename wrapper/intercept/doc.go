@@ -13,6 +13,13 @@
 //     keeping its close-on-exec flag) and the call returns 0;
 //   - listen() on such a socket, and unlink() of a held unix socket path,
 //     return 0 without running: the backlog zedr-run chose and the path stay;
+//   - getsockopt(SOL_SOCKET, SO_ACCEPTCONN) on a held stream socket that the
+//     calling generation has not listen()ed on yet returns 0, "not
+//     listening", written into the caller's optval, as its own socket would
+//     answer between bind() and listen(): a server that skips listen() on a
+//     socket that already listens calls it, and --ready listen sees it. The
+//     filter notifies only that option (internal/seccomp checks the
+//     arguments), so no other getsockopt leaves the kernel;
 //   - everything else runs unchanged.
 //
 // Guarantees:

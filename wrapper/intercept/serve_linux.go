@@ -115,6 +115,8 @@ func (ic *Interceptor) answer(listener int, g *generationTaps, n *seccomp.Notif)
 		handled, err = ic.onBind(listener, g, n)
 	case seccomp.SysListen:
 		handled, err = ic.onListen(listener, g, n)
+	case seccomp.SysGetsockopt:
+		handled, err = ic.onAcceptConn(listener, g, n)
 	case seccomp.SysUnlink:
 		handled, err = ic.onUnlink(listener, g, n, unix.AT_FDCWD, n.Data.Args[0], 0)
 	case seccomp.SysUnlinkat:
