@@ -45,7 +45,7 @@ type Interceptor struct {
 	paths   map[string]bool // absolute unix socket paths whose unlink() is faked
 
 	mu      sync.Mutex
-	holders map[int]map[int]bool // index in held -> generations that bound it and still have a process
+	holders map[int]map[int]int // index in held -> generation -> its listeners under which a process bound it, until closed
 }
 
 // New checks that the kernel supports seccomp user notifications and
@@ -56,7 +56,7 @@ func New(socks []*socketact.Socket, log *slog.Logger, onListen func(Listen)) (*I
 	if err := seccomp.Check(); err != nil {
 		return nil, err
 	}
-	ic := &Interceptor{log: log, tookAll: onListen, paths: map[string]bool{}, holders: map[int]map[int]bool{}}
+	ic := &Interceptor{log: log, tookAll: onListen, paths: map[string]bool{}, holders: map[int]map[int]int{}}
 	for _, s := range socks {
 		h, err := hold(s)
 		if err != nil {

@@ -7,25 +7,29 @@ import (
 )
 
 // setNonblock applies the O_NONBLOCK policy (see the package doc) to held
-// socket i, now bound by generation gen whose own socket had O_NONBLOCK on:
+// socket i, now bound by a process of g whose own socket had O_NONBLOCK on:
 // the flag follows the caller only while no other generation holds the
 // socket; otherwise the shared file is left as it is.
-func (ic *Interceptor) setNonblock(i, gen int, on bool) error {
+func (ic *Interceptor) setNonblock(i int, g *generationTaps, on bool) error {
 	h := &ic.held[i]
+	gen := g.gen
 	ic.mu.Lock()
 	holders := ic.holders[i]
 	if holders == nil {
-		holders = map[int]bool{}
+		holders = map[int]int{}
 		ic.holders[i] = holders
 	}
 	other := 0
-	for g := range holders {
-		if g != gen {
-			other = g
+	for hg := range holders {
+		if hg != gen {
+			other = hg
 			break
 		}
 	}
-	holders[gen] = true
+	if !g.bound[i] {
+		g.bound[i] = true
+		holders[gen]++
+	}
 	ic.mu.Unlock()
 	fl, err := unix.FcntlInt(uintptr(h.fd), unix.F_GETFL, 0)
 	if err != nil {
@@ -50,12 +54,29 @@ func (ic *Interceptor) setNonblock(i, gen int, on bool) error {
 	return nil
 }
 
-// released forgets generation gen as a holder of every socket: no process
-// of it is left.
-func (ic *Interceptor) released(gen int) {
+// released forgets g's listener as a holder of the sockets it bound: no
+// process under it is left. (A generation of several workers has one
+// listener per worker.)
+func (ic *Interceptor) released(g *generationTaps) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	for i := range g.bound {
+		if ic.holders[i][g.gen]--; ic.holders[i][g.gen] <= 0 {
+			delete(ic.holders[i], g.gen)
+		}
+	}
+}
+
+// Holds reports whether a process of generation gen has bound a held
+// socket and is still running: that generation may have accepted
+// connections on it.
+func (ic *Interceptor) Holds(gen int) bool {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	for _, holders := range ic.holders {
-		delete(holders, gen)
+		if holders[gen] > 0 {
+			return true
+		}
 	}
+	return false
 }
