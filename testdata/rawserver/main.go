@@ -137,11 +137,23 @@ func answer(fd int, body string) {
 	buf := make([]byte, 4096)
 	for !strings.Contains(string(req), "\r\n\r\n") && len(req) < 64<<10 {
 		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue // a signal (Go's preemption SIGURG): a socket with SO_RCVTIMEO is not restarted
+		}
 		if err != nil || n == 0 {
 			return
 		}
 		req = append(req, buf[:n]...)
 	}
-	resp := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
-	_, _ = unix.Write(fd, []byte(resp))
+	resp := []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body))
+	for len(resp) > 0 {
+		n, err := unix.Write(fd, resp)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		resp = resp[n:]
+	}
 }
