@@ -16,6 +16,8 @@ import (
 // process only, and what is left of the generation gets the rest of
 // --stop-timeout to finish on its own before it is killed. The load asks a
 // CGI script that takes a while, so that every stop has handlers in flight.
+// (Before, what was left got the stop signal as soon as the main process
+// exited: 80 of 513 requests failed over 5 restarts.)
 
 func TestForkedHandlersFinishAfterStop(t *testing.T) {
 	needIntercept(t)
@@ -43,7 +45,16 @@ printf 'Content-Type: text/plain\r\n\r\nslow answer\n'
 		z.waitLog(`msg="generation exited" gen=` + strconv.Itoa(i+1) + ` `)
 		waitRequests(t, load, 20)
 	}
-	stopLoad(t, load, strconv.Itoa(restarts)+" restarts of busybox httpd answering a slow CGI")
+	res := load.Stop()
+	t.Logf("%d restarts of busybox httpd answering a slow CGI: %v", restarts, res)
+	// busybox's main process has no graceful stop: a connection it has
+	// accepted and not yet handed to a handler when the stop signal comes is
+	// reset, at most one per restart. The handlers' requests (8 in flight at
+	// every stop) are never lost.
+	if res.Failed() > restarts {
+		t.Errorf("%d requests failed over %d restarts, more than the one per restart busybox's main process can hold: %v; examples: %q",
+			res.Failed(), restarts, res.Failures, res.Errors)
+	}
 	if n := z.countLog(`stop timeout: killing`); n != 0 {
 		t.Errorf("%d generations were killed at the stop timeout", n)
 	}
