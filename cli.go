@@ -90,6 +90,9 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
 				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
+			&cli.DurationFlag{Name: "min-ready", EnvVars: []string{"ZEDR_MIN_READY"},
+				DefaultText: wrapper.DefaultMinReadyListen.String() + " with --ready listen, 0 otherwise",
+				Usage:       "after its readiness a new child must stay up `DURATION` before the old one is told to stop; dying within it is a rollback"},
 			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",
 				Usage: "the `SIGNAL` that asks an old child to stop gracefully"},
 			&cli.DurationFlag{Name: "stop-timeout", EnvVars: []string{"ZEDR_STOP_TIMEOUT"}, Value: wrapper.DefaultStopTimeout,
@@ -306,6 +309,16 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	}
 	if cfg.StopTimeout, err = positive(c, "stop-timeout"); err != nil {
 		return cfg, nil, nil, err
+	}
+	if c.IsSet("min-ready") {
+		switch d := c.Duration("min-ready"); {
+		case d < 0:
+			return cfg, nil, nil, usagef("bad --min-ready %v: must not be negative", d)
+		case d == 0:
+			cfg.MinReady = wrapper.NoMinReady
+		default:
+			cfg.MinReady = d
+		}
 	}
 	if cfg.StopSignal, err = parseSignal("--stop-signal", c.String("stop-signal")); err != nil {
 		return cfg, nil, nil, err

@@ -79,6 +79,7 @@ func TestBadCommandLine(t *testing.T) {
 		{"bad ready delay", []string{"--ready", "delay:soon", "--", "true"}, 2, `bad --ready "delay:soon"`},
 		{"bad duration", []string{"--stop-timeout", "forever", "--", "true"}, 2, "invalid value \"forever\" for flag -stop-timeout"},
 		{"zero timeout", []string{"--ready-timeout", "0s", "--", "true"}, 2, "bad --ready-timeout 0s: must be more than zero"},
+		{"negative min-ready", []string{"--min-ready", "-1s", "--", "true"}, 2, "bad --min-ready -1s: must not be negative"},
 		{"bad stop signal", []string{"--stop-signal", "NOPE", "--", "true"}, 2, `bad --stop-signal "NOPE"`},
 		{"restart signal TERM", []string{"--restart-signal", "TERM", "--", "true"}, 2, `bad --restart-signal "TERM": SIGTERM cannot be a restart signal`},
 		{"bad compat", []string{"--compat", "inetd", "--", "true"}, 2, "inetd"},

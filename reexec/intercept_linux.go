@@ -8,7 +8,7 @@ import (
 // Intercept asks the shim to install the transparent mode's seccomp filter
 // before it execs the command (zedr-run --intercept-bind).
 type Intercept struct {
-	Bind   bool // bind() and listen() become notifications for zedr-run
+	Bind   bool // bind(), listen() and getsockopt(SOL_SOCKET, SO_ACCEPTCONN) become notifications for zedr-run
 	Unlink bool // so do unlink() and unlinkat(): zedr-run holds a unix socket path
 }
 

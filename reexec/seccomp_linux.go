@@ -13,7 +13,7 @@ import (
 // the calling thread, which must be locked and must be the one that calls
 // execve. It returns the notification fd (close-on-exec).
 func installFilter(ic Intercept) (int, error) {
-	nrs := []uint32{seccomp.SysBind, seccomp.SysListen}
+	nrs := []uint32{seccomp.SysBind, seccomp.SysListen, seccomp.SysGetsockopt}
 	if ic.Unlink {
 		nrs = append(nrs, seccomp.SysUnlinkat, seccomp.SysUnlink)
 	}

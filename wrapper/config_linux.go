@@ -67,8 +67,13 @@ type Config struct {
 
 	Ready        Readiness
 	ReadyTimeout time.Duration
-	StopSignal   syscall.Signal
-	StopTimeout  time.Duration
+	// MinReady is how long a new generation must stay up after its
+	// readiness signal before it counts as ready (and the old one is told
+	// to stop); 0 means the readiness kind's default (DefaultMinReady),
+	// NoMinReady none.
+	MinReady    time.Duration
+	StopSignal  syscall.Signal
+	StopTimeout time.Duration
 
 	// RestartSignals start a restart; others that arrive on Signals are
 	// forwarded to the current child, but SIGTERM and SIGINT stop everything.

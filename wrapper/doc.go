@@ -15,9 +15,12 @@
 //     opened them before Run and closes them after it returns.
 //   - At most one generation is starting (not yet ready). Restart requests
 //     that arrive meanwhile coalesce into one that runs after it.
-//   - A generation is stopped only after its successor is ready, unless it
-//     crashed or zedr-run is shutting down: a new child that exits or is not
-//     ready in time is killed and the serving one is left alone.
+//   - A generation is stopped only after its successor is ready and has
+//     stayed up --min-ready since (minready_linux.go), unless it crashed or
+//     zedr-run is shutting down: a new child that exits before that or is
+//     not ready in time is rolled back and the serving one is left alone.
+//     A rolled-back child that may hold the shared sockets is stopped
+//     gracefully (stop signal, stop timeout); any other is killed at once.
 //   - One goroutine (the loop, loop_linux.go) owns all state; every other
 //     goroutine only sends it events, and requests carry a reply channel
 //     with room for the one answer, so the loop never waits for a
@@ -50,8 +53,11 @@
 //     zedr-run's cgroup is writable, and is killed whole with cgroup.kill;
 //     otherwise the processes that hold zedr-run's sockets are attributed
 //     to workers (process group, descent, environment) and stopped with
-//     theirs. The stop signal reaches them when the worker's main process
-//     is gone, SIGKILL at the stop timeout, as for the process group; a
+//     theirs. Once a stopped worker's main process has exited, what is left
+//     of it gets the rest of the stop timeout to finish on its own (systemd's
+//     KillMode=mixed: a fork-per-connection server's handlers answer their
+//     requests), then SIGKILL, as for the process group; after a crash it
+//     gets the stop signal at once; a
 //     worker is forgotten, and zedr-run exits, only once none is left.
 //     zedr-run logs at start which mechanism it uses ("containment").
 //     Reading /proc and cgroupfs is not waiting: the loop does it itself.

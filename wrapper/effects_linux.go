@@ -23,6 +23,10 @@ type effects interface {
 	alive(w *worker) bool
 	// mainAlive says whether w's main process may still run.
 	mainAlive(w *worker) bool
+	// holdsSockets says whether w's processes may hold the shared sockets:
+	// always with LISTEN_FDS, once a process of w's generation bound one in
+	// transparent mode.
+	holdsSockets(w *worker) bool
 	// owner is the worker process pid belongs to, or nil.
 	owner(pid int) *worker
 	// forget lets go of w, whose processes are all gone.
@@ -52,6 +56,13 @@ func (o osEffects) signalMain(w *worker, sig syscall.Signal) error { return w.si
 func (o osEffects) signalLeft(w *worker, sig syscall.Signal)       { o.s.signalLeft(w, sig) }
 func (o osEffects) alive(w *worker) bool                           { return o.s.alive(w) }
 func (o osEffects) mainAlive(w *worker) bool                       { return w.mainAlive() }
+
+func (o osEffects) holdsSockets(w *worker) bool {
+	if o.s.intercept == nil {
+		return len(o.s.cfg.Sockets) > 0
+	}
+	return o.s.intercept.Holds(w.g.n)
+}
 
 func (o osEffects) owner(pid int) *worker {
 	w, _ := o.s.ownerOf(pid, os.Getpid())

@@ -56,6 +56,7 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 		how = "exited (reaped by another process: status unknown)"
 	}
 	w.g.lastExit = how
+	stopped := w.state == draining
 	switch {
 	case w.state == starting:
 		reason := s.who(w) + "exited before ready: " + how
@@ -86,12 +87,7 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	default:
 		s.log.Info("generation exited", append(s.attrs(w), "status", how)...)
 	}
-	// Whatever is left of the group (or went elsewhere) is told to stop,
-	// then killed.
-	if s.fx.alive(w) {
-		s.fx.signalLeft(w, s.cfg.StopSignal)
-		s.armStopTimer(w)
-	}
+	s.afterMain(w, stopped)
 }
 
 // sweep forgets workers, and generations, with no process left.

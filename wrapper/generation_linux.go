@@ -52,11 +52,15 @@ type worker struct {
 	stopTimer  timer     // SIGKILL of the group after the stop timeout
 	stopAt     time.Time // when stopTimer fires, for a reexec to re-arm it
 	killTimer  timer     // a look for what is left, killGrace after the stop timeout's SIGKILL
+
+	minReadyTimer timer  // --min-ready: runs from the readiness signal (see minready_linux.go)
+	readyHow      string // how it signalled readiness, while minReadyTimer runs
+	minReadyDone  bool   // it stayed up for --min-ready after its readiness signal
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).
 func (w *worker) stopReadyTimers() {
-	for _, t := range []timer{w.readyTimer, w.delayTimer, w.probeTimer} {
+	for _, t := range []timer{w.readyTimer, w.delayTimer, w.probeTimer, w.minReadyTimer} {
 		if t != nil {
 			t.Stop()
 		}

@@ -21,6 +21,10 @@ type fakeProc struct {
 	w       *worker
 	alive   bool
 	signals []syscall.Signal
+	// left plays what else of w runs (its group's other processes), and
+	// leftSignals what signalLeft sent them.
+	left        bool
+	leftSignals []syscall.Signal
 }
 
 // fakeTimer is a pending after.
@@ -38,6 +42,7 @@ type fakeEffects struct {
 	timers   []*fakeTimer
 	startErr error
 	forgot   []int
+	holds    bool // holdsSockets' answer for every worker
 }
 
 func newFakeEffects() *fakeEffects { return &fakeEffects{nextPID: 1000, procs: map[int]*fakeProc{}} }
@@ -60,10 +65,18 @@ func (f *fakeEffects) signalMain(w *worker, sig syscall.Signal) error {
 	return nil
 }
 
-func (f *fakeEffects) signalLeft(w *worker, sig syscall.Signal) {}
-func (f *fakeEffects) alive(w *worker) bool                     { return false }
-func (f *fakeEffects) mainAlive(w *worker) bool                 { p := f.procs[w.mainPID]; return p != nil && p.alive }
-func (f *fakeEffects) forget(w *worker)                         { f.forgot = append(f.forgot, w.pid) }
+func (f *fakeEffects) signalLeft(w *worker, sig syscall.Signal) {
+	if p := f.procs[w.pid]; p != nil && p.left {
+		p.leftSignals = append(p.leftSignals, sig)
+		if sig == syscall.SIGKILL {
+			p.left = false
+		}
+	}
+}
+func (f *fakeEffects) alive(w *worker) bool        { p := f.procs[w.pid]; return p != nil && p.left }
+func (f *fakeEffects) holdsSockets(w *worker) bool { return f.holds }
+func (f *fakeEffects) mainAlive(w *worker) bool    { p := f.procs[w.mainPID]; return p != nil && p.alive }
+func (f *fakeEffects) forget(w *worker)            { f.forgot = append(f.forgot, w.pid) }
 
 func (f *fakeEffects) owner(pid int) *worker {
 	if p := f.procs[pid]; p != nil {

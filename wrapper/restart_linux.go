@@ -108,7 +108,7 @@ func (s *supervisor) scheduleBackoff() {
 // ready. Either way the old workers are stopped as they are replaced.
 func (s *supervisor) onReady(w *worker, how string) {
 	g := w.g
-	if g != s.pending || w.state != starting {
+	if g != s.pending || w.state != starting || s.awaitMinReady(w, how) {
 		return
 	}
 	s.dropReadiness(w)
@@ -156,7 +156,7 @@ func (s *supervisor) rollback(g *generation, reason string) {
 			if pid == 0 {
 				pid = w.pid
 			}
-			s.abort(w)
+			s.giveUp(w, reason)
 		case w.state == ready && s.slots[w.slot] == w:
 			kept = append(kept, w.slot)
 		}

@@ -108,6 +108,8 @@ func (s *supervisor) onTimer(ev timerEvent) {
 	case timerKilled:
 		w.killTimer = nil
 		s.afterKill(w)
+	case timerMinReady:
+		s.onMinReady(w)
 	}
 }
 

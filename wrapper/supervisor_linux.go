@@ -29,6 +29,7 @@ const (
 	timerProbe                         // run the exec: probe again
 	timerStop                          // stop timeout: kill the process group
 	timerKilled                        // killGrace after the stop timeout: look for what is left
+	timerMinReady                      // ready and up for --min-ready: the generation counts as ready
 )
 
 type timerEvent struct {

@@ -82,6 +82,7 @@ func buildBinaries(dir string) error {
 	for _, b := range []struct{ out, pkg string }{
 		{"zedr-run", "zedr-run"},
 		{"testserver", "zedr-run/testdata/server"},
+		{"rawserver", "zedr-run/testdata/rawserver"},
 	} {
 		args := []string{"build", "-o", filepath.Join(dir, b.out)}
 		if raceEnabled {

@@ -93,28 +93,83 @@ func Install(nrs ...uint32) (int, error) {
 const (
 	seccompDataNr   = 0
 	seccompDataArch = 4
+	seccompDataArgs = 16 // u64 args[6]; the low 32 bits first on little-endian amd64 and arm64
 )
 
+// argEq is a condition on a call's argument: its low 32 bits equal value
+// (the int arguments the kernel reads as 32 bits).
+type argEq struct {
+	arg   int
+	value uint32
+}
+
+// narrowed lists the calls notified only when their arguments match:
+// getsockopt() only for (SOL_SOCKET, SO_ACCEPTCONN), the one option
+// transparent mode answers, so that every other getsockopt (Go asks
+// SO_ERROR for each connect) runs without leaving the kernel.
+var narrowed = map[uint32][]argEq{
+	SysGetsockopt: {{1, unix.SOL_SOCKET}, {2, unix.SO_ACCEPTCONN}},
+}
+
 // filterProgram returns a classic BPF program: on the native architecture,
-// the syscalls nrs go to the user-space listener; everything else, and every
-// call of another ABI (32-bit, x32), is allowed.
+// the syscalls nrs go to the user-space listener (those in narrowed only
+// when their arguments match); everything else, and every call of another
+// ABI (32-bit, x32), is allowed.
 func filterProgram(arch uint32, nrs []uint32) []unix.SockFilter {
 	const (
 		ld  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeq = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		ret = unix.BPF_RET | unix.BPF_K
 	)
-	n := len(nrs)
-	prog := []unix.SockFilter{
-		{Code: ld, K: seccompDataArch},
-		{Code: jeq, K: arch, Jt: 0, Jf: uint8(n + 1)}, // to ALLOW
-		{Code: ld, K: seccompDataNr},
+	// Jumps are relative and forward: lay the program out with absolute
+	// targets, then resolve them.
+	type insn struct {
+		code   uint16
+		k      uint32
+		jt, jf int // absolute targets of a jeq
 	}
-	for i, nr := range nrs {
-		prog = append(prog, unix.SockFilter{Code: jeq, K: nr, Jt: uint8(n - i), Jf: 0}) // to USER_NOTIF
+	const allow, notif = -1, -2 // the two returns at the end
+	var p []insn
+	p = append(p, insn{code: ld, k: seccompDataArch}, insn{code: jeq, k: arch, jt: 2, jf: allow}, insn{code: ld, k: seccompDataNr})
+	type block struct {
+		at   int // index of the jeq on the call's number
+		cond []argEq
 	}
-	return append(prog,
-		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ALLOW},
-		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_USER_NOTIF},
-	)
+	var blocks []block
+	for _, nr := range nrs {
+		blocks = append(blocks, block{len(p), narrowed[nr]})
+		p = append(p, insn{code: jeq, k: nr, jt: notif, jf: len(p) + 1})
+	}
+	p = append(p, insn{code: ret, k: unix.SECCOMP_RET_ALLOW})
+	for _, b := range blocks {
+		if len(b.cond) == 0 {
+			continue
+		}
+		p[b.at].jt = len(p)
+		for _, c := range b.cond {
+			p = append(p, insn{code: ld, k: uint32(seccompDataArgs + 8*c.arg)})
+			p = append(p, insn{code: jeq, k: c.value, jt: len(p) + 1, jf: allow})
+		}
+		p = append(p, insn{code: ret, k: unix.SECCOMP_RET_USER_NOTIF})
+	}
+	end := len(p)
+	p = append(p, insn{code: ret, k: unix.SECCOMP_RET_ALLOW}, insn{code: ret, k: unix.SECCOMP_RET_USER_NOTIF})
+	target := func(t int) int {
+		switch t {
+		case allow:
+			return end
+		case notif:
+			return end + 1
+		}
+		return t
+	}
+	prog := make([]unix.SockFilter, len(p))
+	for i, in := range p {
+		prog[i] = unix.SockFilter{Code: in.code, K: in.k}
+		if in.code == jeq {
+			prog[i].Jt = uint8(target(in.jt) - i - 1)
+			prog[i].Jf = uint8(target(in.jf) - i - 1)
+		}
+	}
+	return prog
 }

@@ -63,7 +63,7 @@ func (ic *Interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif)
 	if err != nil {
 		return false, err
 	}
-	if err := ic.setNonblock(i, g.gen, flags&unix.O_NONBLOCK != 0); err != nil {
+	if err := ic.setNonblock(i, g, flags&unix.O_NONBLOCK != 0); err != nil {
 		return false, err
 	}
 	if err := seccomp.SetFD(listener, n.ID, h.fd, fd, flags&unix.O_CLOEXEC != 0); err != nil {

@@ -13,6 +13,13 @@
 //     keeping its close-on-exec flag) and the call returns 0;
 //   - listen() on such a socket, and unlink() of a held unix socket path,
 //     return 0 without running: the backlog zedr-run chose and the path stay;
+//   - getsockopt(SOL_SOCKET, SO_ACCEPTCONN) on a held stream socket that the
+//     calling generation has not listen()ed on yet returns 0, "not
+//     listening", written into the caller's optval, as its own socket would
+//     answer between bind() and listen(): a server that skips listen() on a
+//     socket that already listens calls it, and --ready listen sees it. The
+//     filter notifies only that option (internal/seccomp checks the
+//     arguments), so no other getsockopt leaves the kernel;
 //   - everything else runs unchanged.
 //
 // Guarantees:
@@ -29,14 +36,33 @@
 //   - A bind that matches no declared socket is logged with its address
 //     ("bind not intercepted: no --listen matches"; at debug level for
 //     port 0, a probe or a client).
-//   - O_NONBLOCK belongs to the socket, shared by every process that holds
-//     it, so it cannot differ between generations. Policy: at each
-//     intercepted bind the socket takes the O_NONBLOCK flag of the socket
-//     the caller created and is replacing (servers set it before bind: Go
-//     and nginx non-blocking, python and busybox blocking). When that
-//     changes the flag while another generation still uses the socket, a
-//     warning says so: the older generation may then see EAGAIN from
-//     accept() or block in it.
+//   - A new generation's bind() never changes the shared socket under a
+//     generation that holds it. O_NONBLOCK is a file status flag: it belongs
+//     to the open file description, which every fd of every process that
+//     holds the socket shares (dup and SCM_RIGHTS share it; a socket cannot
+//     be reopened through /proc/PID/fd to get a description of its own), so
+//     two generations cannot see different values, and whatever one sets
+//     (at bind here, or by its own fcntl(F_SETFL)) the other sees. Policy:
+//     while no other generation holds the socket (the first one, or after a
+//     crash), a bind gives it the caller's flag, that of the socket the
+//     caller created and is replacing (servers set it before bind: Go and
+//     nginx non-blocking, python and busybox blocking); once a generation
+//     holds it (it bound it and a process of it is left), a later bind
+//     leaves the flag as it is, and says so in the log when the caller's
+//     socket had the other value. Why the holder wins: a server that
+//     creates a blocking socket, binds and listens, and sets O_NONBLOCK
+//     only later (then drains its accept queue until EAGAIN) would
+//     otherwise make the old generation block inside accept() between the
+//     new one's bind and its fcntl, where it stops answering and no longer
+//     sees its stop signal. The new generation then sets the flag it wants
+//     itself, as it would have on its own socket; generations of one server
+//     agree on it. A server that wants a blocking socket while an older
+//     generation made it non-blocking gets EAGAIN from accept() until the
+//     older one is gone: such mixes (one server replaced by another that
+//     blocks in accept) are not supported, and the log line names them.
+//     fcntl(F_SETFL) is not intercepted: it would change the flag for
+//     everyone too, and intercepting it would put zedr-run on a call many
+//     servers make per connection.
 //   - A generation's listener is served until no process under its filter
 //     is left (the kernel reports POLLHUP), then closed.
 //   - Once a generation has taken every declared socket (listen() on each

@@ -34,9 +34,9 @@ type heldSocket struct {
 }
 
 // Interceptor answers the notifications of every generation. Its own state
-// (the O_NONBLOCK flag last given to each socket) is behind mu; everything
-// else is read-only once built, so the goroutines of several generations
-// share it.
+// (which generations hold each socket, for the O_NONBLOCK policy) is behind
+// mu; everything else is read-only once built, so the goroutines of several
+// generations share it.
 type Interceptor struct {
 	log     *slog.Logger
 	tookAll func(Listen)  // New's onListen
@@ -44,13 +44,8 @@ type Interceptor struct {
 	held    []heldSocket
 	paths   map[string]bool // absolute unix socket paths whose unlink() is faked
 
-	mu       sync.Mutex
-	nonblock map[int]nonblockOwner // by index in held
-}
-
-type nonblockOwner struct {
-	on  bool
-	gen int
+	mu      sync.Mutex
+	holders map[int]map[int]int // index in held -> generation -> its listeners under which a process bound it, until closed
 }
 
 // New checks that the kernel supports seccomp user notifications and
@@ -61,7 +56,7 @@ func New(socks []*socketact.Socket, log *slog.Logger, onListen func(Listen)) (*I
 	if err := seccomp.Check(); err != nil {
 		return nil, err
 	}
-	ic := &Interceptor{log: log, tookAll: onListen, paths: map[string]bool{}, nonblock: map[int]nonblockOwner{}}
+	ic := &Interceptor{log: log, tookAll: onListen, paths: map[string]bool{}, holders: map[int]map[int]int{}}
 	for _, s := range socks {
 		h, err := hold(s)
 		if err != nil {

@@ -64,20 +64,22 @@ func (ic *Interceptor) Receive(recv Recv, gen, pid int) error {
 // sockets it has taken, for --ready listen.
 type generationTaps struct {
 	gen, pid int
-	taken    map[int]int // index in held -> the child's fd
+	taken    map[int]int  // index in held -> the child's fd
+	bound    map[int]bool // index in held -> bound under this listener (for the holders, behind Interceptor.mu)
 	reported bool
 }
 
 // serve answers the notifications of generation gen (started as pid) on
 // listener until no process of it is left, then closes listener.
 func (ic *Interceptor) serve(listener, gen, pid int) {
+	g := &generationTaps{gen: gen, pid: pid, taken: map[int]int{}, bound: map[int]bool{}}
 	defer func() {
 		unix.Close(listener)
+		ic.released(g)
 		if ic.closed != nil {
 			ic.closed(gen)
 		}
 	}()
-	g := &generationTaps{gen: gen, pid: pid, taken: map[int]int{}}
 	fds := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
 	var n seccomp.Notif
 	for {
@@ -114,6 +116,8 @@ func (ic *Interceptor) answer(listener int, g *generationTaps, n *seccomp.Notif)
 		handled, err = ic.onBind(listener, g, n)
 	case seccomp.SysListen:
 		handled, err = ic.onListen(listener, g, n)
+	case seccomp.SysGetsockopt:
+		handled, err = ic.onAcceptConn(listener, g, n)
 	case seccomp.SysUnlink:
 		handled, err = ic.onUnlink(listener, g, n, unix.AT_FDCWD, n.Data.Args[0], 0)
 	case seccomp.SysUnlinkat:
