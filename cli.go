@@ -44,7 +44,9 @@ wait in the accept queue instead of being refused.
 SIGTERM and SIGINT stop every generation gracefully; zedr-run then exits with
 the child's status (128+N if signal N killed it). Other signals (HUP, USR1,
 QUIT, WINCH, ...) are forwarded to the current child. Exit code 2 means a bad
-command line, 1 that a socket or the first child could not be started.
+command line, 1 that a socket or the first child could not be started. A child
+that keeps crashing, or never becomes ready, makes zedr-run stop and exit with
+its status once --start-limit is reached.
 
 Every option can also be set by an environment variable, shown after it.
 Several --listen, --compat or --restart-signal values may be given in one
@@ -118,7 +120,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				Usage: "create the control socket at `PATH` (default: $XDG_RUNTIME_DIR/zedr-run/PID.sock, /run/zedr-run/PID.sock or $TMPDIR/zedr-run-UID/PID.sock)"},
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
-		}, watchFlags...),
+		}, append(watchFlags, orchestrationFlags...)...),
 		Action: func(c *cli.Context) error { return serve(c, logs) },
 	}
 }
@@ -325,6 +327,9 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 		return cfg, nil, nil, err
 	}
 	if err := configureIntercept(c, &cfg, specs); err != nil {
+		return cfg, nil, nil, err
+	}
+	if err := configureOrchestration(c, &cfg); err != nil {
 		return cfg, nil, nil, err
 	}
 	cfg.Env = childEnv(os.Environ())

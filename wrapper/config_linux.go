@@ -77,6 +77,13 @@ type Config struct {
 	// signal.Notify; tests inject their own).
 	Signals <-chan os.Signal
 
+	// StartLimitBurst crash restarts are allowed within StartLimitInterval;
+	// one more, or a first generation not ready within the interval, stops
+	// zedr-run (see startlimit_linux.go). 0 means the defaults, NoStartLimit
+	// no limit.
+	StartLimitBurst    int
+	StartLimitInterval time.Duration
+
 	// Check, if not "", is a shell command run before every requested
 	// restart (signal, watcher, control); the restart happens only if it
 	// exits 0. Crash restarts and the first start do not run it.
@@ -143,6 +150,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Rollout == "" {
 		c.Rollout = DefaultRollout
+	}
+	if c.StartLimitBurst == 0 {
+		c.StartLimitBurst, c.StartLimitInterval = DefaultStartLimitBurst, DefaultStartLimitInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

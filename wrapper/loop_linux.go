@@ -84,6 +84,7 @@ func (s *supervisor) handle(ev event) {
 func (s *supervisor) onBackoff() {
 	s.backoffTimer = nil
 	if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {
+		s.limit.countRestart(s.fx.now())
 		s.startSlots(crashRestart, nil, empty)
 	}
 }

@@ -66,6 +66,7 @@ type supervisor struct {
 
 	backoff      time.Duration
 	backoffTimer timer
+	limit        startLimit // crash restarts counted against the start limit
 
 	stopping bool
 	exitNow  bool                // a second stop signal: exit without waiting for the generations
@@ -178,6 +179,7 @@ func newSupervisor(sv *Supervisor, cfg Config) *supervisor {
 		slots:   make([]*worker, cfg.Workers),
 		nextGen: 1,
 		backoff: DefaultBackoffMin,
+		limit:   newStartLimit(cfg),
 		hist:    history{started: time.Now()},
 	}
 	s.fx = osEffects{s}
