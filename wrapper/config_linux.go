@@ -69,6 +69,10 @@ type Config struct {
 	ReadyTimeout time.Duration
 	StopSignal   syscall.Signal
 	StopTimeout  time.Duration
+	// StopDelay is how long zedr-run goes on serving after SIGTERM or
+	// SIGINT, already saying it is stopping, before it stops the
+	// generations (see stopdelay_linux.go); 0 means at once.
+	StopDelay time.Duration
 
 	// RestartSignals start a restart; others that arrive on Signals are
 	// forwarded to the current child, but SIGTERM and SIGINT stop everything.

@@ -57,9 +57,13 @@ func (s *supervisor) handle(ev event) {
 	case reexecRequest:
 		s.requestReexec(ev)
 	case stopRequest:
-		if !s.stopping {
+		if s.stopDelay != nil {
+			s.skipStopDelay(ev.by)
+		} else if !s.stopping {
 			s.shutdown(ev.by)
 		}
+	case stopDelayOver:
+		s.onStopDelayOver(ev)
 	case checkOutput:
 		s.onCheckOutput(ev)
 	case checkTimeout:

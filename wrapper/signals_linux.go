@@ -12,6 +12,10 @@ import (
 func (s *supervisor) onSignal(sig os.Signal) {
 	switch {
 	case sig == unix.SIGTERM || sig == unix.SIGINT:
+		if s.stopDelay != nil {
+			s.skipStopDelay("second stop signal " + signame(sig))
+			return
+		}
 		if s.stopping {
 			s.log.Warn("second stop signal: killing every generation now", "signal", signame(sig))
 			for _, g := range s.gens {
@@ -23,7 +27,7 @@ func (s *supervisor) onSignal(sig os.Signal) {
 			s.after(killGrace, forceExit{})
 			return
 		}
-		s.shutdown("signal " + signame(sig))
+		s.shutdownAfterDelay("signal " + signame(sig))
 	case isOneOf(sig, s.cfg.RestartSignals):
 		s.requestRestart(Request{Source: "signal " + signame(sig)})
 	default:

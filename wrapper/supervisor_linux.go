@@ -68,11 +68,12 @@ type supervisor struct {
 	backoffTimer timer
 	limit        startLimit // crash restarts counted against the start limit
 
-	stopping bool
-	exitNow  bool                // a second stop signal: exit without waiting for the generations
-	startErr error               // generation 1 could not be started: Run returns it
-	final    *worker             // whose status zedr-run exits with
-	lastExit *syscall.WaitStatus // of the last main process that ended on its own
+	stopping  bool
+	stopDelay timer               // while a stop waits out Config.StopDelay, serving on
+	exitNow   bool                // a second stop signal: exit without waiting for the generations
+	startErr  error               // generation 1 could not be started: Run returns it
+	final     *worker             // whose status zedr-run exits with
+	lastExit  *syscall.WaitStatus // of the last main process that ended on its own
 
 	hist history // for Status
 
