@@ -215,7 +215,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	}
 	cfg.Sockets = socks
 
-	signal.Notify(signals, append(handledSignals, cfg.RestartSignals...)...)
+	signal.Notify(signals, append(append(handledSignals, cfg.RestartSignals...), mappedSignals(cfg.SignalMap)...)...)
 	defer signal.Stop(signals)
 	cfg.Signals = signals
 

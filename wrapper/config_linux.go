@@ -77,6 +77,10 @@ type Config struct {
 	// RestartSignals start a restart; others that arrive on Signals are
 	// forwarded to the current child, but SIGTERM and SIGINT stop everything.
 	RestartSignals []os.Signal
+	// SignalMap says what other signals do instead of being forwarded as
+	// they are (see signalmap_linux.go); never SIGTERM, SIGINT or a restart
+	// signal, which keep their meaning.
+	SignalMap map[os.Signal]SignalAction
 	// Signals delivers the signals zedr-run receives (main wires it to
 	// signal.Notify; tests inject their own).
 	Signals <-chan os.Signal

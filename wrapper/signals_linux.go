@@ -30,17 +30,9 @@ func (s *supervisor) onSignal(sig os.Signal) {
 		s.shutdownAfterDelay("signal " + signame(sig))
 	case isOneOf(sig, s.cfg.RestartSignals):
 		s.requestRestart(Request{Source: "signal " + signame(sig)})
+	case s.mapSignal(sig):
 	default:
-		serving := s.serving()
-		if len(serving) == 0 {
-			s.log.Warn("no child serving to forward the signal to", "signal", signame(sig))
-			return
-		}
-		for _, w := range serving {
-			if err := s.fx.signalMain(w, sig.(syscall.Signal)); err != nil {
-				s.log.Warn("forward signal", append([]any{"signal", signame(sig)}, append(s.attrs(w), "err", err)...)...)
-			}
-		}
+		s.forward(sig.(syscall.Signal), "signal "+signame(sig))
 	}
 }
 
