@@ -89,7 +89,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
 				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
-				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0), listen (--intercept-bind: it took its sockets)"},
+				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0; run directly when it has no shell syntax, or as exec:[\"/probe\",\"--fast\"], else through /bin/sh), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
 				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
 			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",
@@ -161,6 +161,9 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 		return err
 	}
 	cfg.Check = c.String("check")
+	if err := checkCommands(cfg.Ready, cfg.Check); err != nil {
+		return err
+	}
 	if path := c.String("pid-file"); path != "" {
 		remove, err := writePidFile(path)
 		if err != nil {

@@ -40,6 +40,8 @@ func TestOrchestrationOptions(t *testing.T) {
 		{"map a restart signal", []string{"--restart-signal", "HUP", "--map-signal", "HUP:QUIT", "--", "true"}, `bad --map-signal "HUP:QUIT": SIGHUP is a restart signal`},
 		{"map conflict", []string{"--map-signal", "HUP:restart", "--map-signal", "SIGHUP:ignore", "--", "true"}, `bad --map-signal "SIGHUP:ignore": SIGHUP is already mapped to restart`},
 		{"map conflict in one value", []string{"--map-signal", "HUP:QUIT;HUP:USR1", "--", "true"}, `SIGHUP is already mapped to SIGQUIT`},
+		{"ready exec bad JSON", []string{"--ready", `exec:["/probe",`, "--", "true"}, `bad --ready "exec:[\"/probe\",": a command starting with [ is a JSON array of strings`},
+		{"check bad JSON", []string{"--check", `[]`, "--", "true"}, `bad --check "[]": empty JSON array`},
 		{"start limit bad interval", []string{"--start-limit", "5/soon", "--", "true"}, `bad --start-limit "5/soon": interval "soon"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
