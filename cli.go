@@ -26,9 +26,6 @@ import (
 	"zedr-run/wrapper/control"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const description = `zedr-run opens the sockets given with --listen and keeps them open for the
 whole life of the service. It starts COMMAND with the sockets as fds 3, 4, ...
 and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set, as systemd does (sd_listen_fds(3)).
@@ -75,7 +72,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 		Usage:                  "restart network services with zero downtime, without changing them",
 		UsageText:              "zedr-run [options] -- COMMAND [ARG...]\n" + controlUsage,
 		Description:            description,
-		Version:                version,
+		Version:                zedrVersion(),
 		HideHelpCommand:        true,
 		UseShortOptionHandling: false,
 		SliceFlagSeparator:     ";",
@@ -179,7 +176,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 			logger.Info("removed stale control sockets of dead zedr-run processes", "dir", filepath.Dir(cfg.ControlPath), "count", swept)
 		}
 	}
-	cfg.Version = version
+	cfg.Version = zedrVersion()
 	if cfg.SelfPath, err = os.Executable(); err != nil {
 		logger.Warn("zedr-run cannot find its own binary: zedr-run reexec will not work", "err", err)
 	}
