@@ -38,9 +38,10 @@ once its content has changed and settled (--check can veto it). A child that
 crashes is started again, with backoff, while the sockets stay open: clients
 wait in the accept queue instead of being refused.
 
-SIGTERM and SIGINT stop every generation gracefully; zedr-run then exits with
-the child's status (128+N if signal N killed it). Other signals (HUP, USR1,
-QUIT, WINCH, ...) are forwarded to the current child. Exit code 2 means a bad
+SIGTERM and SIGINT stop every generation gracefully (after --stop-delay); zedr-run
+then exits with the child's status (128+N if signal N killed it). Other signals
+(HUP, USR1, QUIT, WINCH, ...) are forwarded to the current child, or do what
+--map-signal says. Exit code 2 means a bad
 command line, 1 that a socket or the first child could not be started. A child
 that keeps crashing, or never becomes ready, makes zedr-run stop and exit with
 its status once --start-limit is reached.

@@ -18,6 +18,14 @@
 //   - A generation is stopped only after its successor is ready, unless it
 //     crashed or zedr-run is shutting down: a new child that exits or is not
 //     ready in time is killed and the serving one is left alone.
+//   - A crash loop ends Run (startlimit_linux.go): past Config's start
+//     limit of crash restarts, or with no generation ready within its
+//     interval, every generation is stopped and Run returns the status of
+//     the child that failed last, never 0. Rolled-back restarts never
+//     count.
+//   - With a stop delay (stopdelay_linux.go), SIGTERM makes zedr-run
+//     stopping at once while the generations serve on until a timer event;
+//     the loop never sleeps through it.
 //   - One goroutine (the loop, loop_linux.go) owns all state; every other
 //     goroutine only sends it events, and requests carry a reply channel
 //     with room for the one answer, so the loop never waits for a
