@@ -26,9 +26,6 @@ import (
 	"zedr-run/wrapper/control"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const description = `zedr-run opens the sockets given with --listen and keeps them open for the
 whole life of the service. It starts COMMAND with the sockets as fds 3, 4, ...
 and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set, as systemd does (sd_listen_fds(3)).
@@ -41,10 +38,13 @@ once its content has changed and settled (--check can veto it). A child that
 crashes is started again, with backoff, while the sockets stay open: clients
 wait in the accept queue instead of being refused.
 
-SIGTERM and SIGINT stop every generation gracefully; zedr-run then exits with
-the child's status (128+N if signal N killed it). Other signals (HUP, USR1,
-QUIT, WINCH, ...) are forwarded to the current child. Exit code 2 means a bad
-command line, 1 that a socket or the first child could not be started.
+SIGTERM and SIGINT stop every generation gracefully (after --stop-delay); zedr-run
+then exits with the child's status (128+N if signal N killed it). Other signals
+(HUP, USR1, QUIT, WINCH, ...) are forwarded to the current child, or do what
+--map-signal says. Exit code 2 means a bad
+command line, 1 that a socket or the first child could not be started. A child
+that keeps crashing, or never becomes ready, makes zedr-run stop and exit with
+its status once --start-limit is reached.
 
 Every option can also be set by an environment variable, shown after it.
 Several --listen, --compat or --restart-signal values may be given in one
@@ -73,7 +73,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 		Usage:                  "restart network services with zero downtime, without changing them",
 		UsageText:              "zedr-run [options] -- COMMAND [ARG...]\n" + controlUsage,
 		Description:            description,
-		Version:                version,
+		Version:                zedrVersion(),
 		HideHelpCommand:        true,
 		UseShortOptionHandling: false,
 		SliceFlagSeparator:     ";",
@@ -87,7 +87,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
 				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
-				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0), listen (--intercept-bind: it took its sockets)"},
+				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0; run directly when it has no shell syntax, or as exec:[\"/probe\",\"--fast\"], else through /bin/sh), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
 				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
 			&cli.DurationFlag{Name: "min-ready", EnvVars: []string{"ZEDR_MIN_READY"},
@@ -121,7 +121,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				Usage: "create the control socket at `PATH` (default: $XDG_RUNTIME_DIR/zedr-run/PID.sock, /run/zedr-run/PID.sock or $TMPDIR/zedr-run-UID/PID.sock)"},
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
-		}, watchFlags...),
+		}, append(watchFlags, orchestrationFlags...)...),
 		Action: func(c *cli.Context) error { return serve(c, logs) },
 	}
 }
@@ -162,6 +162,9 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 		return err
 	}
 	cfg.Check = c.String("check")
+	if err := checkCommands(cfg.Ready, cfg.Check); err != nil {
+		return err
+	}
 	if path := c.String("pid-file"); path != "" {
 		remove, err := writePidFile(path)
 		if err != nil {
@@ -177,7 +180,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 			logger.Info("removed stale control sockets of dead zedr-run processes", "dir", filepath.Dir(cfg.ControlPath), "count", swept)
 		}
 	}
-	cfg.Version = version
+	cfg.Version = zedrVersion()
 	if cfg.SelfPath, err = os.Executable(); err != nil {
 		logger.Warn("zedr-run cannot find its own binary: zedr-run reexec will not work", "err", err)
 	}
@@ -216,7 +219,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	}
 	cfg.Sockets = socks
 
-	signal.Notify(signals, append(handledSignals, cfg.RestartSignals...)...)
+	signal.Notify(signals, append(append(handledSignals, cfg.RestartSignals...), mappedSignals(cfg.SignalMap)...)...)
 	defer signal.Stop(signals)
 	cfg.Signals = signals
 
@@ -339,6 +342,9 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 		return cfg, nil, nil, err
 	}
 	if err := configureIntercept(c, &cfg, specs); err != nil {
+		return cfg, nil, nil, err
+	}
+	if err := configureOrchestration(c, &cfg); err != nil {
 		return cfg, nil, nil, err
 	}
 	cfg.Env = childEnv(os.Environ())

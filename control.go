@@ -33,7 +33,11 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 			Name:      "status",
 			Usage:     "show what a running zedr-run is doing",
 			UsageText: "zedr-run status [--json] [--pid PID | --control PATH]",
-			Flags:     append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}}, find...),
+			Description: "Exit status, for probes (Docker HEALTHCHECK, a Kubernetes exec probe):\n" +
+				"0 when a ready generation serves and zedr-run is not stopping, 3 when\n" +
+				"nothing serves or zedr-run is stopping (as systemctl status), 1 when no\n" +
+				"zedr-run can be reached.",
+			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}}, find...),
 			Action: func(c *cli.Context) error {
 				resp, err := controlRequest(c, control.Request{Cmd: control.CmdStatus})
 				if err != nil {
@@ -42,10 +46,13 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 				if c.Bool("json") {
 					enc := json.NewEncoder(stdout)
 					enc.SetIndent("", "  ")
-					return enc.Encode(resp.Status)
+					if err := enc.Encode(resp.Status); err != nil {
+						return err
+					}
+				} else {
+					printStatus(stdout, resp.Status, time.Now())
 				}
-				printStatus(stdout, resp.Status, time.Now())
-				return nil
+				return probeResult(resp.Status)
 			},
 		},
 		{
@@ -97,6 +104,25 @@ func controlCommands(stdout io.Writer) []*cli.Command {
 			},
 		},
 	}
+}
+
+// exitNotServing is zedr-run status's exit code when nothing serves or
+// zedr-run is stopping: systemctl status's 3 ("program is not running"),
+// so that a probe fails exactly when the service should get no traffic.
+const exitNotServing = 3
+
+// probeResult is status's outcome: nil while a ready generation serves and
+// zedr-run is not stopping, childExit(exitNotServing) otherwise.
+func probeResult(st *control.Status) error {
+	if st == nil || st.Stopping {
+		return childExit(exitNotServing)
+	}
+	for _, g := range st.Generations {
+		if g.Current {
+			return nil
+		}
+	}
+	return childExit(exitNotServing)
 }
 
 func isControlCommand(arg string) bool {

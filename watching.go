@@ -26,7 +26,7 @@ var watchFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "watch-self", EnvVars: []string{"ZEDR_WATCH_SELF"},
 		Usage: "when zedr-run's own binary is replaced, re-execute it in place (as zedr-run reexec does), keeping the sockets and the children"},
 	&cli.StringFlag{Name: "check", EnvVars: []string{"ZEDR_CHECK"},
-		Usage: "run the shell command `CMD` before each restart; if it fails, no restart (like nginx -t)"},
+		Usage: "run `CMD` before each restart; if it fails, no restart (like nginx -t). With no shell syntax, or as a JSON array [\"/bin/app\",\"-t\"], it runs directly (no /bin/sh needed); otherwise through /bin/sh"},
 }
 
 // watchConfig is what the watch options say.

@@ -65,7 +65,8 @@ type checkOutput struct {
 // checkTimeout is posted when a check runs past DefaultCheckTimeout.
 type checkTimeout struct{ c *check }
 
-// startCheck runs the --check command through /bin/sh with its stdout and
+// startCheck runs the --check command (directly, or through the shell: see
+// command_linux.go) with its stdout and
 // stderr on a pipe that a goroutine drains; the restart waits for the check's
 // exit (seen by the reaper) and its output.
 func (s *supervisor) startCheck(why string, waiters []chan<- error) {
@@ -94,7 +95,15 @@ func (s *supervisor) startCheck(why string, waiters []chan<- error) {
 	if serving := s.serving(); len(serving) > 0 {
 		env = append(env, "ZEDR_PID="+strconv.Itoa(serving[0].mainPID))
 	}
-	pid, err := proc.Spawn("/bin/sh", []string{"sh", "-c", s.cfg.Check}, &syscall.ProcAttr{
+	path, argv, err := commandPath(s.cfg.Check)
+	if err != nil {
+		r.Close()
+		unix.Close(p[1])
+		devnull.Close()
+		fail(err)
+		return
+	}
+	pid, err := proc.Spawn(path, argv, &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: []uintptr{devnull.Fd(), uintptr(p[1]), uintptr(p[1])},

@@ -74,13 +74,28 @@ type Config struct {
 	MinReady    time.Duration
 	StopSignal  syscall.Signal
 	StopTimeout time.Duration
+	// StopDelay is how long zedr-run goes on serving after SIGTERM or
+	// SIGINT, already saying it is stopping, before it stops the
+	// generations (see stopdelay_linux.go); 0 means at once.
+	StopDelay time.Duration
 
 	// RestartSignals start a restart; others that arrive on Signals are
 	// forwarded to the current child, but SIGTERM and SIGINT stop everything.
 	RestartSignals []os.Signal
+	// SignalMap says what other signals do instead of being forwarded as
+	// they are (see signalmap_linux.go); never SIGTERM, SIGINT or a restart
+	// signal, which keep their meaning.
+	SignalMap map[os.Signal]SignalAction
 	// Signals delivers the signals zedr-run receives (main wires it to
 	// signal.Notify; tests inject their own).
 	Signals <-chan os.Signal
+
+	// StartLimitBurst crash restarts are allowed within StartLimitInterval;
+	// one more, or a first generation not ready within the interval, stops
+	// zedr-run (see startlimit_linux.go). 0 means the defaults, NoStartLimit
+	// no limit.
+	StartLimitBurst    int
+	StartLimitInterval time.Duration
 
 	// Check, if not "", is a shell command run before every requested
 	// restart (signal, watcher, control); the restart happens only if it
@@ -151,6 +166,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Rollout == "" {
 		c.Rollout = DefaultRollout
+	}
+	if c.StartLimitBurst == 0 {
+		c.StartLimitBurst, c.StartLimitInterval = DefaultStartLimitBurst, DefaultStartLimitInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

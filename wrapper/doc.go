@@ -21,6 +21,14 @@
 //     not ready in time is rolled back and the serving one is left alone.
 //     A rolled-back child that may hold the shared sockets is stopped
 //     gracefully (stop signal, stop timeout); any other is killed at once.
+//   - A crash loop ends Run (startlimit_linux.go): past Config's start
+//     limit of crash restarts, or with no generation ready within its
+//     interval, every generation is stopped and Run returns the status of
+//     the child that failed last, never 0. Rolled-back restarts never
+//     count.
+//   - With a stop delay (stopdelay_linux.go), SIGTERM makes zedr-run
+//     stopping at once while the generations serve on until a timer event;
+//     the loop never sleeps through it.
 //   - One goroutine (the loop, loop_linux.go) owns all state; every other
 //     goroutine only sends it events, and requests carry a reply channel
 //     with room for the one answer, so the loop never waits for a

@@ -33,6 +33,8 @@ type effects interface {
 	forget(w *worker)
 	// after posts ev to the loop once d has passed, unless stopped first.
 	after(d time.Duration, ev event) timer
+	// now is the clock's time.
+	now() time.Time
 }
 
 // timer is a pending after; *time.Timer is one.
@@ -74,6 +76,8 @@ func (o osEffects) forget(w *worker) {
 	o.s.contain.forget(w)
 	w.closeMain()
 }
+
+func (o osEffects) now() time.Time { return time.Now() }
 
 func (o osEffects) after(d time.Duration, ev event) timer {
 	s := o.s

@@ -18,6 +18,7 @@ import (
 //	timerEvent     a worker's timer (ready, probe, stop)     onTimer
 //	backoffEvent   the crash backoff timer                   onBackoff
 //	forceExit      killGrace after a second stop signal      the loop ends
+//	stopDelayOver  the --stop-delay timer after SIGTERM      onStopDelayOver
 //	checkOutput    the --check output reader                 onCheckOutput
 //	checkTimeout   the --check timer                         onCheckTimeout
 //	Request        Restart, the watcher                      requestRestart
@@ -41,6 +42,7 @@ func (mainGone) isEvent()      {}
 func (timerEvent) isEvent()    {}
 func (backoffEvent) isEvent()  {}
 func (forceExit) isEvent()     {}
+func (stopDelayOver) isEvent() {}
 func (checkOutput) isEvent()   {}
 func (checkTimeout) isEvent()  {}
 func (Request) isEvent()       {}

@@ -76,6 +76,7 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 			break
 		}
 		s.hist.crashes++
+		s.limit.failed = w
 		s.log.Error("child crashed", append(s.attrs(w), "status", how, "ready_for", time.Since(w.readyAt).Round(time.Millisecond))...)
 		s.tell(fmt.Sprintf("STATUS=generation %d worker %d crashed (%s); starting another", w.g.n, w.slot, how))
 		if time.Since(w.readyAt) >= DefaultBackoffReset {
@@ -122,6 +123,8 @@ func (s *supervisor) sweep() {
 
 func (s *supervisor) exitCode() int {
 	switch {
+	case s.limit.hit != "":
+		return s.startLimitCode()
 	case s.final != nil && s.final.mainExited:
 		return proc.ExitCode(s.final.status)
 	case s.lastExit != nil:

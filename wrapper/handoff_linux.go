@@ -268,6 +268,10 @@ func (s *supervisor) restore(h *reexec.Handoff) {
 		}
 	}
 	s.log.Info("re-executed: carrying on", "generations", len(s.gens), "next_gen", s.nextGen)
+	// The start limit counts afresh; a zedr-run that served before the
+	// exec is past its first start.
+	s.limit.began = s.fx.now()
+	s.limit.served = len(s.serving()) > 0 || s.hist.restarts > 0 || s.hist.crashes > 0
 	if !s.stopping && s.pending == nil && len(s.emptySlots()) > 0 {
 		s.scheduleBackoff()
 	}

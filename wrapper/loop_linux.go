@@ -57,9 +57,13 @@ func (s *supervisor) handle(ev event) {
 	case reexecRequest:
 		s.requestReexec(ev)
 	case stopRequest:
-		if !s.stopping {
+		if s.stopDelay != nil {
+			s.skipStopDelay(ev.by)
+		} else if !s.stopping {
 			s.shutdown(ev.by)
 		}
+	case stopDelayOver:
+		s.onStopDelayOver(ev)
 	case checkOutput:
 		s.onCheckOutput(ev)
 	case checkTimeout:
@@ -84,6 +88,7 @@ func (s *supervisor) handle(ev event) {
 func (s *supervisor) onBackoff() {
 	s.backoffTimer = nil
 	if empty := s.emptySlots(); !s.stopping && s.pending == nil && s.check == nil && len(empty) > 0 {
+		s.limit.countRestart(s.fx.now())
 		s.startSlots(crashRestart, nil, empty)
 	}
 }

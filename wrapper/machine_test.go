@@ -42,10 +42,15 @@ type fakeEffects struct {
 	timers   []*fakeTimer
 	startErr error
 	forgot   []int
-	holds    bool // holdsSockets' answer for every worker
+	holds    bool      // holdsSockets' answer for every worker
+	clock    time.Time // now; only a test moves it
 }
 
-func newFakeEffects() *fakeEffects { return &fakeEffects{nextPID: 1000, procs: map[int]*fakeProc{}} }
+func newFakeEffects() *fakeEffects {
+	return &fakeEffects{nextPID: 1000, procs: map[int]*fakeProc{}, clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (f *fakeEffects) now() time.Time { return f.clock }
 
 func (f *fakeEffects) start(w *worker) (int, error) {
 	if f.startErr != nil {

@@ -10,7 +10,7 @@ import (
 type Readiness struct {
 	Kind    string        // ReadyNotify, ReadyDelay, ReadyExec or ReadyListen
 	Delay   time.Duration // ReadyDelay: how long the child must stay alive
-	Command string        // ReadyExec: a shell command that exits 0 once the child serves
+	Command string        // ReadyExec: a command (see ParseCommand) that exits 0 once the child serves
 }
 
 // The kinds of readiness.
@@ -52,7 +52,10 @@ func ParseReadiness(s string) (Readiness, error) {
 		return Readiness{Kind: ReadyDelay, Delay: d}, nil
 	case ReadyExec:
 		if strings.TrimSpace(arg) == "" {
-			return Readiness{}, errors.New("want exec:COMMAND such as 'exec:curl -fs http://127.0.0.1:8080/health'")
+			return Readiness{}, errors.New("want exec:COMMAND such as 'exec:curl -fs http://127.0.0.1:8080/health' or 'exec:[\"/probe\",\"--fast\"]'")
+		}
+		if _, err := ParseCommand(arg); err != nil {
+			return Readiness{}, err
 		}
 		return Readiness{Kind: ReadyExec, Command: arg}, nil
 	}

@@ -49,7 +49,12 @@ func (s *supervisor) beginRestart(why string, waiters []chan<- error) {
 }
 
 // start starts a generation with no one waiting for it.
-func (s *supervisor) start(why string) error { return s.startWith(why, nil) }
+func (s *supervisor) start(why string) error {
+	if why == firstStart {
+		s.limit.began = s.fx.now()
+	}
+	return s.startWith(why, nil)
+}
 
 // startWith starts the next generation, for every worker slot, as the
 // pending one. If it cannot start, the waiters hear why and, when a slot is
@@ -89,7 +94,7 @@ func (s *supervisor) runQueued() {
 }
 
 func (s *supervisor) scheduleBackoff() {
-	if s.backoffTimer != nil {
+	if s.backoffTimer != nil || s.startLimitHit() {
 		return
 	}
 	d := s.backoff
@@ -123,6 +128,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	}
 	g.becomeReady()
 	s.pending = nil
+	s.limit.served = true
 	attrs := []any{"gen", g.n, "pid", g.pid(), "after", g.readyAt.Sub(g.started).Round(time.Millisecond).String(), "how", how}
 	if s.cfg.Workers > 1 {
 		attrs = append(attrs, "workers", len(g.workers), "pids", pids(g.workers))
@@ -155,6 +161,7 @@ func (s *supervisor) rollback(g *generation, reason string) {
 		case w.state == starting:
 			if pid == 0 {
 				pid = w.pid
+				s.limit.failed = w
 			}
 			s.giveUp(w, reason)
 		case w.state == ready && s.slots[w.slot] == w:

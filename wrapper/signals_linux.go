@@ -12,6 +12,10 @@ import (
 func (s *supervisor) onSignal(sig os.Signal) {
 	switch {
 	case sig == unix.SIGTERM || sig == unix.SIGINT:
+		if s.stopDelay != nil {
+			s.skipStopDelay("second stop signal " + signame(sig))
+			return
+		}
 		if s.stopping {
 			s.log.Warn("second stop signal: killing every generation now", "signal", signame(sig))
 			for _, g := range s.gens {
@@ -23,20 +27,12 @@ func (s *supervisor) onSignal(sig os.Signal) {
 			s.after(killGrace, forceExit{})
 			return
 		}
-		s.shutdown("signal " + signame(sig))
+		s.shutdownAfterDelay("signal " + signame(sig))
 	case isOneOf(sig, s.cfg.RestartSignals):
 		s.requestRestart(Request{Source: "signal " + signame(sig)})
+	case s.mapSignal(sig):
 	default:
-		serving := s.serving()
-		if len(serving) == 0 {
-			s.log.Warn("no child serving to forward the signal to", "signal", signame(sig))
-			return
-		}
-		for _, w := range serving {
-			if err := s.fx.signalMain(w, sig.(syscall.Signal)); err != nil {
-				s.log.Warn("forward signal", append([]any{"signal", signame(sig)}, append(s.attrs(w), "err", err)...)...)
-			}
-		}
+		s.forward(sig.(syscall.Signal), "signal "+signame(sig))
 	}
 }
 

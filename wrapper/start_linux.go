@@ -160,13 +160,17 @@ func recvStatus(status *os.File, buf, oob []byte) (n, oobn int, err error) {
 	return n, oobn, nil
 }
 
-// startProbe runs an exec: readiness probe for worker w through /bin/sh,
-// as the children's user.
+// startProbe runs an exec: readiness probe for worker w, directly or
+// through the shell (command_linux.go), as the children's user.
 func (s *supervisor) startProbe(w *worker) (int, error) {
 	env := append([]string(nil), s.cfg.Env...)
 	env = append(env, "ZEDR_PID="+strconv.Itoa(w.mainPID), "ZEDR_GENERATION="+strconv.Itoa(w.g.n), "ZEDR_WORKER="+strconv.Itoa(w.slot))
 	env = withUserEnv(env, s.cfg.UserEnv)
-	return proc.Spawn("/bin/sh", []string{"sh", "-c", s.cfg.Ready.Command}, &syscall.ProcAttr{
+	path, argv, err := commandPath(s.cfg.Ready.Command)
+	if err != nil {
+		return 0, err
+	}
+	return proc.Spawn(path, argv, &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
 		Env:   env,
 		Files: []uintptr{0, 2, 2}, // its output is zedr-run's diagnostics, not the service's stdout

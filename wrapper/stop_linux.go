@@ -56,7 +56,17 @@ func (s *supervisor) armStopTimer(w *worker) {
 	}
 }
 
+// shutdown stops zedr-run: from now on it starts nothing, and every
+// generation is asked to stop.
 func (s *supervisor) shutdown(why string) {
+	s.beginShutdown(why)
+	s.stopAll(why)
+}
+
+// beginShutdown makes zedr-run stopping (status says so, the service
+// manager hears STOPPING=1, nothing new starts) without touching the
+// generations, which go on serving until stopAll.
+func (s *supervisor) beginShutdown(why string) {
 	s.stopping = true
 	s.log.Info("stopping", "why", why)
 	s.tell("STOPPING=1", "STATUS=stopping: "+why)
@@ -69,6 +79,11 @@ func (s *supervisor) shutdown(why string) {
 	}
 	s.queuedWaiters, s.queued = nil, false
 	s.stopCheck()
+}
+
+// stopAll asks every generation to stop; the current child's status
+// becomes zedr-run's exit code.
+func (s *supervisor) stopAll(why string) {
 	if serving := s.serving(); len(serving) > 0 {
 		s.final = serving[0]
 	} else if s.pending != nil && len(s.pending.workers) > 0 {

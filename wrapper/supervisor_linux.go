@@ -67,12 +67,14 @@ type supervisor struct {
 
 	backoff      time.Duration
 	backoffTimer timer
+	limit        startLimit // crash restarts counted against the start limit
 
-	stopping bool
-	exitNow  bool                // a second stop signal: exit without waiting for the generations
-	startErr error               // generation 1 could not be started: Run returns it
-	final    *worker             // whose status zedr-run exits with
-	lastExit *syscall.WaitStatus // of the last main process that ended on its own
+	stopping  bool
+	stopDelay timer               // while a stop waits out Config.StopDelay, serving on
+	exitNow   bool                // a second stop signal: exit without waiting for the generations
+	startErr  error               // generation 1 could not be started: Run returns it
+	final     *worker             // whose status zedr-run exits with
+	lastExit  *syscall.WaitStatus // of the last main process that ended on its own
 
 	hist history // for Status
 
@@ -179,6 +181,7 @@ func newSupervisor(sv *Supervisor, cfg Config) *supervisor {
 		slots:   make([]*worker, cfg.Workers),
 		nextGen: 1,
 		backoff: DefaultBackoffMin,
+		limit:   newStartLimit(cfg),
 		hist:    history{started: time.Now()},
 	}
 	s.fx = osEffects{s}

@@ -33,6 +33,10 @@
 //	ignore-term   ignore SIGTERM and keep serving
 //	crash-after=D serve, then exit 4 after D
 //
+// With -get URL it is a probe instead of a server: it fetches URL and exits
+// 0 on a 200 answer, 1 otherwise (an exec: readiness probe or --check for a
+// scratch image, which has no curl and no shell).
+//
 // SIGTERM and SIGINT stop it gracefully: stop accepting, finish in-flight
 // requests (up to -drain), exit 0. SIGQUIT exits 0 at once. It logs one line
 // to stderr at start and one at exit.
@@ -80,9 +84,30 @@ var (
 	identity   string
 )
 
+var getURL = flag.String("get", "", "be a probe: GET `URL`, exit 0 on 200")
+
+// probe fetches url and says 0 on a 200 answer, 1 otherwise.
+func probe(url string) int {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "probe: %v\n", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(os.Stderr, "probe: %s: %s\n", url, resp.Status)
+		return 1
+	}
+	return 0
+}
+
 func main() {
 	flag.Var(&listen, "listen", "listen on `ADDR` itself instead of using LISTEN_FDS (repeatable, comma list)")
 	flag.Parse()
+	if *getURL != "" {
+		os.Exit(probe(*getURL))
+	}
 	identity = fmt.Sprintf("generation=%s pid=%d worker=%s", envOr("ZEDR_GENERATION"), os.Getpid(), envOr("ZEDR_WORKER"))
 	crashAfter, err := parseMode(*mode)
 	if err != nil {
