@@ -76,6 +76,8 @@ func (s *supervisor) handle(ev event) {
 		s.onExec(ev)
 	case backoffEvent:
 		s.onBackoff()
+	case fdHangup:
+		s.onFDHangup(ev)
 	}
 }
 
