@@ -104,8 +104,8 @@ func goldenHandoff() *Handoff {
 		Sockets: []HandoffSocket{{FD: 3, Spec: "tcp:127.0.0.1:8080"}},
 		GuardFD: 6, ControlFD: 7, Control: "/run/zedr-run/100.sock",
 		NextGen: 4, Pending: 3, Queued: true, Backoff: 100 * time.Millisecond,
-		Hist:  HandoffHist{Restarts: 1},
-		Slots: []HandoffSlot{{Gen: 2, PID: 201}, {Gen: 2, PID: 202}},
+		Hist:    HandoffHist{Restarts: 1},
+		Slots:   []HandoffSlot{{Gen: 2, PID: 201}, {Gen: 2, PID: 202}},
 		FDStore: []HandoffStored{{FD: 8, Name: "counter", Kind: "memfd", Gen: 1}, {FD: 9, Name: "conn", Kind: "tcp4 connection", Gen: 2, Poll: true}},
 	}
 	h.Notify.FD, h.Notify.Path, h.Notify.Dir = 5, "/tmp/zedr-run-1/notify", "/tmp/zedr-run-1"
