@@ -50,6 +50,9 @@ type storedFD struct {
 	kind string // what it is, for status ("tcp listener", "memfd", ...)
 	gen  int    // the generation whose process stored it
 	poll bool   // dropped on EPOLLHUP/EPOLLERR (not FDPOLL=0)
+	// watched: the poller watches it (poll, and a kind epoll can watch:
+	// not a regular file or memfd, which never hang up).
+	watched bool
 }
 
 // fdHangup is the poller's report that the stored fd id hung up.
@@ -152,7 +155,7 @@ func (s *supervisor) onFDHangup(ev fdHangup) {
 
 // dropStored stops watching fd and closes it.
 func (s *supervisor) dropStored(fd *storedFD) {
-	if s.fdpoll != nil && fd.poll {
+	if fd.watched {
 		s.fdpoll.remove(fd.file)
 	}
 	fd.file.Close()
@@ -165,8 +168,9 @@ func (s *supervisor) watchStored(fd *storedFD) {
 	if s.fdpoll == nil || !fd.poll {
 		return
 	}
-	if err := s.fdpoll.add(fd.file, fd.id); err != nil {
-		fd.poll = false
+	err := s.fdpoll.add(fd.file, fd.id)
+	fd.watched = err == nil
+	if err != nil {
 		if err != unix.EPERM {
 			s.log.Warn("fd store: cannot watch a stored descriptor for hang-ups; it stays until removed", "name", fd.name, "err", err)
 		}
