@@ -31,7 +31,7 @@ var taken struct {
 }
 
 // File returns the descriptor named name that this process was passed
-// (LISTEN_FDNAMES), or, when none was, calls create and stores what it
+// (LISTEN_FDNAMES; the first, if several have that name), or, when none was, calls create and stores what it
 // returns under name (Store) for the generations to come, and returns it.
 // A later call with the same name returns the same file. Without a
 // service manager (NOTIFY_SOCKET unset) the created file is returned

@@ -156,3 +156,15 @@ func TestFDStoreHangup(t *testing.T) {
 	default:
 	}
 }
+
+// TestPostAfterLoopClosesFDs: a notify message that reaches no loop (it
+// has ended) leaves no descriptor open.
+func TestPostAfterLoopClosesFDs(t *testing.T) {
+	m := newMachine(t, Config{FDStoreMax: 1})
+	close(m.s.done)
+	f := memfd(t, "late")
+	m.s.post(notifyMessage{pid: 1, fields: map[string]string{"FDSTORE": "1"}, fds: []*os.File{f}})
+	if !closed(f) {
+		t.Error("the fd of a message posted after the loop ended is still open")
+	}
+}

@@ -148,6 +148,8 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		notify.AcceptFDs(cfg.FDStoreMax)
 	}
 	defer s.closeStore()
+	defer s.dropQueued() // runs after sv.ended: closes the fds of messages queued for the loop that ended
+	defer sv.ended()
 	// The reaper and the notify reader post through one intake, which
 	// keeps a main process's exit after the messages it sent before it.
 	in := &intake{notify: notify, post: s.post}
