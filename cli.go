@@ -103,6 +103,8 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				Usage: "also set another tool's variables: einhorn, server-starter, nginx (repeatable)"},
 			&cli.BoolFlag{Name: "fdstore", EnvVars: []string{"ZEDR_FDSTORE"},
 				Usage: "also keep the sockets in systemd's file descriptor store (the unit needs FileDescriptorStoreMax=), so that they survive a restart or crash of zedr-run itself"},
+			&cli.IntFlag{Name: "fdstore-max", EnvVars: []string{"ZEDR_FDSTORE_MAX"}, Value: wrapper.DefaultFDStoreMax,
+				Usage: "keep up to `N` descriptors the children store (FDSTORE=1 and FDNAME= on NOTIFY_SOCKET, as systemd's FileDescriptorStoreMax=) and hand them to every later generation after the --listen sockets, named in LISTEN_FDNAMES; 0 turns the store off"},
 			&cli.IntFlag{Name: "workers", EnvVars: []string{"ZEDR_WORKERS"}, Value: 1,
 				Usage: fmt.Sprintf("run `N` children per generation on the same sockets, each with ZEDR_WORKER=0..N-1 (at most %d)", wrapper.MaxWorkers)},
 			&cli.StringFlag{Name: "rollout", EnvVars: []string{"ZEDR_ROLLOUT"}, Value: wrapper.DefaultRollout,
@@ -346,6 +348,9 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	}
 	if err := configureOrchestration(c, &cfg); err != nil {
 		return cfg, nil, nil, err
+	}
+	if cfg.FDStoreMax = c.Int("fdstore-max"); cfg.FDStoreMax < 0 {
+		return cfg, nil, nil, usagef("bad --fdstore-max %d: want 0 (no store) or more", cfg.FDStoreMax)
 	}
 	cfg.Env = childEnv(os.Environ())
 	// For tests and troubleshooting only, so not a flag: see wrapper.ContainScan.

@@ -84,6 +84,7 @@ func TestBadCommandLine(t *testing.T) {
 		{"restart signal TERM", []string{"--restart-signal", "TERM", "--", "true"}, 2, `bad --restart-signal "TERM": SIGTERM cannot be a restart signal`},
 		{"bad compat", []string{"--compat", "inetd", "--", "true"}, 2, "inetd"},
 		{"fdstore without a manager", []string{"--fdstore", "--listen", "tcp:127.0.0.1:0", "--", "true"}, 2, "--fdstore needs a service manager: NOTIFY_SOCKET is not set"},
+		{"negative fd store", []string{"--fdstore-max", "-1", "--", "true"}, 2, "bad --fdstore-max -1: want 0 (no store) or more"},
 		{"bad log level", []string{"--log-level", "loud", "--", "true"}, 2, `bad --log-level "loud"`},
 		{"zero workers", []string{"--workers", "0", "--", "true"}, 2, "bad --workers 0: must be 1 or more"},
 		{"too many workers", []string{"--workers", "10000", "--", "/no/such/server"}, 2, "bad --workers 10000: at most 1024"},

@@ -215,6 +215,16 @@ func printStatus(w io.Writer, st *control.Status, now time.Time) {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.FD, s.Name, addr, s.Spec)
 		}
 	}
+	if len(st.FDStore) > 0 {
+		fmt.Fprintln(tw, "\nSTORED FD\tNAME\tKIND\tFROM GEN")
+		for _, s := range st.FDStore {
+			kind := s.Kind
+			if !s.Poll {
+				kind += " (FDPOLL=0)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", s.FD, s.Name, kind, s.Gen)
+		}
+	}
 	fmt.Fprintln(tw, "\nGEN\tPID\tSTATE\tSTARTED\tREADY AFTER\tWHY\tEXIT")
 	for _, g := range st.Generations {
 		name := g.State

@@ -9,8 +9,9 @@ import (
 
 // HandoffVersion is the version of the state one zedr-run hands the next
 // across `zedr-run reexec`. A binary reads the versions up to its own.
-// Version 2 spells states by name where version 1 numbered them.
-const HandoffVersion = 2
+// Version 2 spells states by name where version 1 numbered them; version 3
+// adds the children's fd store (FDStore).
+const HandoffVersion = 3
 
 // HandoffEnv carries the handoff (JSON) to the exec'd binary.
 const HandoffEnv = "ZEDR_HANDOFF"
@@ -42,6 +43,19 @@ type Handoff struct {
 	// Cgroup is the cgroup v2 subtree of the workers, or "" for none;
 	// older binaries hand none over.
 	Cgroup string `json:"cgroup,omitempty"`
+	// FDStore is the children's fd store, in order; versions before 3
+	// hand none over.
+	FDStore []HandoffStored `json:"fdstore,omitempty"`
+}
+
+// HandoffStored is one descriptor of the children's fd store, at fd FD in
+// the new process.
+type HandoffStored struct {
+	FD   int    `json:"fd"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Gen  int    `json:"gen"`
+	Poll bool   `json:"poll"`
 }
 
 // HandoffSocket is one listening socket, at fd FD in the new process.
@@ -108,7 +122,7 @@ type HandoffHist struct {
 
 // FDs lists the descriptors the handoff names, which must stay open (not
 // close-on-exec) across the exec: the sockets, the notify socket, the
-// guardian's stdin and the control socket, if any.
+// guardian's stdin, the control socket, if any, and the stored fds.
 func (h *Handoff) FDs() []int {
 	var fds []int
 	for _, s := range h.Sockets {
@@ -117,6 +131,9 @@ func (h *Handoff) FDs() []int {
 	fds = append(fds, h.Notify.FD, h.GuardFD)
 	if h.ControlFD >= 0 {
 		fds = append(fds, h.ControlFD)
+	}
+	for _, s := range h.FDStore {
+		fds = append(fds, s.FD)
 	}
 	return fds
 }
@@ -147,7 +164,8 @@ func ParseHandoff() (*Handoff, error) {
 }
 
 // decodeHandoff reads a handoff of any version this binary knows. Version
-// 1 numbered the states; version 2 names them (see HandoffState).
+// 1 numbered the states; version 2 names them (see HandoffState); version
+// 3 adds the fd store, which older ones read as empty.
 func decodeHandoff(b []byte) (*Handoff, error) {
 	var h Handoff
 	if err := json.Unmarshal(b, &h); err != nil {

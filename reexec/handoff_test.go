@@ -28,11 +28,11 @@ func TestHandoffGolden(t *testing.T) {
 	}
 	b = append(b, '\n')
 	if *updateGolden {
-		if err := os.WriteFile("testdata/handoff-v2.json", b, 0o644); err != nil {
+		if err := os.WriteFile("testdata/handoff-v3.json", b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, file := range []string{"testdata/handoff-v1.json", "testdata/handoff-v2.json"} {
+	for _, file := range []string{"testdata/handoff-v1.json", "testdata/handoff-v2.json", "testdata/handoff-v3.json"} {
 		old, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -54,7 +54,16 @@ func TestHandoffGolden(t *testing.T) {
 			}
 		}
 	}
-	old, err := os.ReadFile("testdata/handoff-v2.json")
+	for file, want := range map[string]int{"testdata/handoff-v2.json": 0, "testdata/handoff-v3.json": 2} {
+		old, _ := os.ReadFile(file)
+		h, err := decodeHandoff(old)
+		if err != nil || len(h.FDStore) != want {
+			t.Errorf("%s: fd store %+v, %v; want %d entries", file, h.FDStore, err, want)
+		} else if want > 0 && (h.FDStore[0].Name != "counter" || h.FDStore[1].FD != 9 || h.FDStore[1].Poll != true || h.FDStore[1].Gen != 2) {
+			t.Errorf("%s: fd store %+v", file, h.FDStore)
+		}
+	}
+	old, err := os.ReadFile("testdata/handoff-v3.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +104,9 @@ func goldenHandoff() *Handoff {
 		Sockets: []HandoffSocket{{FD: 3, Spec: "tcp:127.0.0.1:8080"}},
 		GuardFD: 6, ControlFD: 7, Control: "/run/zedr-run/100.sock",
 		NextGen: 4, Pending: 3, Queued: true, Backoff: 100 * time.Millisecond,
-		Hist:  HandoffHist{Restarts: 1},
-		Slots: []HandoffSlot{{Gen: 2, PID: 201}, {Gen: 2, PID: 202}},
+		Hist:    HandoffHist{Restarts: 1},
+		Slots:   []HandoffSlot{{Gen: 2, PID: 201}, {Gen: 2, PID: 202}},
+		FDStore: []HandoffStored{{FD: 8, Name: "counter", Kind: "memfd", Gen: 1}, {FD: 9, Name: "conn", Kind: "tcp4 connection", Gen: 2, Poll: true}},
 	}
 	h.Notify.FD, h.Notify.Path, h.Notify.Dir = 5, "/tmp/zedr-run-1/notify", "/tmp/zedr-run-1"
 	h.Gens = []HandoffGen{
@@ -164,12 +174,12 @@ func TestHandoffVersions(t *testing.T) {
 // TestHandoffFDs: every descriptor the handoff names stays open.
 func TestHandoffFDs(t *testing.T) {
 	h := goldenHandoff()
-	if got := h.FDs(); !equalInts(got, []int{3, 5, 6, 7}) {
-		t.Errorf("FDs() = %v, want [3 5 6 7]", got)
+	if got := h.FDs(); !equalInts(got, []int{3, 5, 6, 7, 8, 9}) {
+		t.Errorf("FDs() = %v, want [3 5 6 7 8 9]", got)
 	}
 	h.ControlFD = -1
-	if got := h.FDs(); !equalInts(got, []int{3, 5, 6}) {
-		t.Errorf("without control socket: FDs() = %v, want [3 5 6]", got)
+	if got := h.FDs(); !equalInts(got, []int{3, 5, 6, 8, 9}) {
+		t.Errorf("without control socket: FDs() = %v, want [3 5 6 8 9]", got)
 	}
 }
 

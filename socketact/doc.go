@@ -1,7 +1,8 @@
 // Package socketact opens, inherits and hands over listening sockets by
 // systemd's socket-activation protocol (sd_listen_fds(3)), on both sides:
 // zedr-run's (ParseSpec, Open, OpenAll, ChildEnv) and the child's (Files,
-// Listeners, PacketConns, Notify).
+// Listeners, PacketConns, Notify, and the fd store: File, Store, Remove,
+// StoreConn, Conns).
 //
 // Guarantees:
 //
@@ -33,6 +34,14 @@
 //     grandchildren from taking the sockets.
 //   - Notify and StoreFDs send through internal/sdnotify's Sender, the one
 //     sd_notify sender in zedr-run.
+//   - The fd store's child side (File, Store, StoreConn, Remove, Conns;
+//     unix only) speaks systemd's protocol (FDSTORE=1, FDNAME=,
+//     FDSTOREREMOVE=1 on NOTIFY_SOCKET), so it works under systemd and
+//     under zedr-run alike. File hands out each passed fd once per name,
+//     as the same *os.File as Files; Conns takes connections over and
+//     removes them from the store, so that closing one closes it.
+//   - Listeners and PacketConns skip passed fds that are not sockets (a
+//     stored memfd).
 //
 // The socket code is Linux only; elsewhere Open, Inherited and Files return
 // ErrUnsupported.

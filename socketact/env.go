@@ -46,19 +46,32 @@ func CheckCompat(name string) error {
 //
 // It returns nil for no sockets and ignores names that CheckCompat rejects.
 func ChildEnv(socks []*Socket, compat []string) []string {
+	return ChildEnvStored(socks, nil, compat)
+}
+
+// ChildEnvStored is ChildEnv for a child that also gets the fd store's
+// descriptors, named stored, after the sockets (fds 3+len(socks), ...):
+// LISTEN_FDS counts them and LISTEN_FDNAMES names them, as systemd hands
+// its fd store on. The compat variables list the sockets only. It returns
+// nil when there is nothing to hand over.
+func ChildEnvStored(socks []*Socket, stored []string, compat []string) []string {
 	n := len(socks)
-	if n == 0 {
+	if n+len(stored) == 0 {
 		return nil
 	}
 	fds := make([]string, n)
-	names := make([]string, n)
+	names := make([]string, n, n+len(stored))
 	for i, s := range socks {
 		fds[i] = strconv.Itoa(ListenFdsStart + i)
 		names[i] = s.Spec.FDName()
 	}
+	names = append(names, stored...)
 	env := []string{
-		envListenFDs + "=" + strconv.Itoa(n),
+		envListenFDs + "=" + strconv.Itoa(len(names)),
 		envListenFDNames + "=" + strings.Join(names, ":"),
+	}
+	if n == 0 {
+		return env
 	}
 	for _, c := range compat {
 		switch c {

@@ -18,6 +18,9 @@ func kindOf(f *os.File) (sockKind, error) {
 	err = rc.Control(func(fd uintptr) {
 		var sotype, listening int
 		if sotype, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE); serr != nil {
+			if serr == unix.ENOTSOCK { // a stored memfd or pipe: neither kind
+				serr = nil
+			}
 			return
 		}
 		switch sotype {

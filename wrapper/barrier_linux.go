@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"errors"
+	"os"
 	"sync"
 
 	"zedr-run/internal/sdnotify"
@@ -13,6 +14,8 @@ import (
 type notifyMessage struct {
 	pid    int
 	fields map[string]string // READY=1 -> fields["READY"] == "1"
+	fds    []*os.File        // attached by SCM_RIGHTS: onNotify stores or closes them
+	cut    bool              // it carried more fds than a message may: none kept
 }
 
 // A main process's exit and the sd_notify messages its generation sent just
@@ -83,6 +86,6 @@ func (in *intake) drain() error {
 		if err != nil {
 			return err
 		}
-		in.post(notifyMessage{pid: m.PID, fields: m.Fields})
+		in.post(notifyMessage{pid: m.PID, fields: m.Fields, fds: m.FDs, cut: m.FDsCut})
 	}
 }

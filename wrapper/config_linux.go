@@ -146,6 +146,12 @@ type Config struct {
 	// NotifyDir is where the children's NOTIFY_SOCKET is created; "" means
 	// os.TempDir().
 	NotifyDir string
+
+	// FDStoreMax is how many descriptors the children's fd store keeps
+	// (FDSTORE=1, see fdstore_linux.go). Unlike the other fields, 0 is not
+	// the default but turns the store off, as systemd's
+	// FileDescriptorStoreMax=0: main passes DefaultFDStoreMax unless told.
+	FDStoreMax int
 }
 
 func (c *Config) setDefaults() {

@@ -50,6 +50,12 @@
 //     nothing in zedr-run may use os/exec's Wait. Processes are started by the
 //     spawner, on one locked OS thread that lives as long as zedr-run, so the
 //     parent-death signal fires only when zedr-run itself dies.
+//   - The children's fd store (FDSTORE=1, fdstore_linux.go) holds at most
+//     Config.FDStoreMax descriptors, every one received either stored or
+//     closed in the loop; every generation started later gets them after
+//     the sockets, in the order stored. It outlives crashes and goes into
+//     the reexec handoff. Hang-ups are watched by epoll on the fdPoller's
+//     own goroutine (fdpoll_linux.go), which only posts fdHangup events.
 //   - In transparent mode (Config.InterceptBind) children get no socket fds
 //     and no LISTEN_* variables; each generation's seccomp listener is served
 //     by its own goroutine (package intercept, wired in intercept_linux.go),

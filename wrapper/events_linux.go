@@ -26,6 +26,7 @@ import (
 //	stopRequest    Stop (control socket)                     shutdown
 //	reexecRequest  Reexec (control socket, --watch-self)     requestReexec
 //	execNow        once the reexec's requester has answered  onExecNow
+//	fdHangup       the fd store's poller (EPOLLHUP/EPOLLERR)  onFDHangup
 //
 // Signals arrive on Config.Signals, a channel the caller owns (main wires
 // it to signal.Notify; tests inject their own).

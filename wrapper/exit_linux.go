@@ -137,8 +137,12 @@ func (s *supervisor) onNotify(m notifyMessage) {
 	w := s.fx.owner(m.pid)
 	if w == nil {
 		s.log.Debug("notify message from a process of no generation", "pid", m.pid)
+		for _, f := range m.fds {
+			f.Close()
+		}
 		return
 	}
+	s.onFDStore(w, m)
 	g := w.g
 	if st, ok := m.fields["STATUS"]; ok {
 		s.log.Info("child status", "gen", g.n, "pid", m.pid, "status", st)

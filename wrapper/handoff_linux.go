@@ -212,6 +212,9 @@ func (s *supervisor) handoff() (*reexec.Handoff, error) {
 		}
 		h.Gens = append(h.Gens, hg)
 	}
+	for _, fd := range s.store {
+		h.FDStore = append(h.FDStore, reexec.HandoffStored{FD: int(fd.file.Fd()), Name: fd.name, Kind: fd.kind, Gen: fd.gen, Poll: fd.poll})
+	}
 	hist, err := s.hist.handoff()
 	if err != nil {
 		return nil, err
@@ -267,7 +270,8 @@ func (s *supervisor) restore(h *reexec.Handoff) {
 			s.slots[i] = w
 		}
 	}
-	s.log.Info("re-executed: carrying on", "generations", len(s.gens), "next_gen", s.nextGen)
+	s.restoreStore(h.FDStore)
+	s.log.Info("re-executed: carrying on", "generations", len(s.gens), "next_gen", s.nextGen, "stored_fds", len(s.store))
 	// The start limit counts afresh; a zedr-run that served before the
 	// exec is past its first start.
 	s.limit.began = s.fx.now()

@@ -5,11 +5,41 @@ import (
 	"time"
 )
 
-// post hands an event to the loop; after the loop has ended it drops it.
+// post hands an event to the loop; after the loop has ended it drops it,
+// closing the descriptors a notify message carried.
 func (s *supervisor) post(ev event) {
+	select {
+	case <-s.done:
+		dropEvent(ev)
+		return
+	default:
+	}
 	select {
 	case s.events <- ev:
 	case <-s.done:
+		dropEvent(ev)
+	}
+}
+
+// dropEvent closes what an event that no loop will handle holds: the
+// descriptors of a notify message.
+func dropEvent(ev event) {
+	if m, ok := ev.(notifyMessage); ok {
+		for _, f := range m.fds {
+			f.Close()
+		}
+	}
+}
+
+// dropQueued drops the events still queued once the loop has ended.
+func (s *supervisor) dropQueued() {
+	for {
+		select {
+		case ev := <-s.events:
+			dropEvent(ev)
+		default:
+			return
+		}
 	}
 }
 
@@ -80,6 +110,8 @@ func (s *supervisor) handle(ev event) {
 		s.onExec(ev)
 	case backoffEvent:
 		s.onBackoff()
+	case fdHangup:
+		s.onFDHangup(ev)
 	}
 }
 

@@ -69,13 +69,14 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 		for _, sock := range s.cfg.Sockets {
 			files = append(files, sock.File.Fd())
 		}
+		files = append(files, s.storedFiles()...) // the fd store, after the sockets
 	}
 	statusFD := len(files)
 	files = append(files, uintptr(theirs))
 
 	env := append([]string(nil), s.cfg.Env...)
-	if len(s.cfg.Sockets) > 0 && !s.cfg.InterceptBind {
-		env = append(env, socketact.ChildEnv(s.cfg.Sockets, s.cfg.Compat)...)
+	if !s.cfg.InterceptBind {
+		env = append(env, socketact.ChildEnvStored(s.cfg.Sockets, s.storedNames(), s.cfg.Compat)...)
 	}
 	env = append(env, "NOTIFY_SOCKET="+s.notify.Path(), "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
 	env = withUserEnv(env, s.cfg.UserEnv)

@@ -118,5 +118,6 @@ func (s *supervisor) snapshot() control.Status {
 		st.Generations = append(st.Generations, gs)
 	}
 	st.Generations = append(st.Generations, s.hist.exited...)
+	st.FDStore = s.storeView()
 	return st
 }

@@ -78,6 +78,10 @@ type supervisor struct {
 
 	hist history // for Status
 
+	store       []*storedFD // the children's fd store, in the order stored
+	nextStoreID int32       // the last storedFD.id given
+	fdpoll      *fdPoller   // watches the store for hang-ups; nil in the state machine's tests
+
 	ctl         *control.Server // nil without a control socket
 	selfTest    *selfTest       // the new binary's check before a reexec, or nil
 	execPending *reexecRequest  // a reexec whose check passed, waiting for execNow
@@ -138,6 +142,17 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer s.contain.close()
+	if cfg.FDStoreMax > 0 && !cfg.InterceptBind {
+		if s.fdpoll, err = newFDPoller(); err != nil {
+			return 0, err
+		}
+		defer s.fdpoll.close()
+		go s.fdpoll.run(s.post)
+		notify.AcceptFDs(cfg.FDStoreMax)
+	}
+	defer s.closeStore()
+	defer s.dropQueued() // runs after sv.ended: closes the fds of messages queued for the loop that ended
+	defer sv.ended()
 	// The reaper and the notify reader post through one intake, which
 	// keeps a main process's exit after the messages it sent before it.
 	in := &intake{notify: notify, post: s.post}

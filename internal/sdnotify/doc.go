@@ -14,8 +14,14 @@
 //     delivered: root, the receiver's own uid and the uids given to Listen
 //     or Restore. Others are read and dropped.
 //   - A datagram is read whole up to MaxMessage bytes; a longer one is cut
-//     there. Descriptors a sender attaches are never installed: the
-//     control buffer has room for the credentials only.
+//     there. Descriptors a sender attaches (SCM_RIGHTS) are installed only
+//     after AcceptFDs, close-on-exec (MSG_CMSG_CLOEXEC) and at most
+//     AcceptFDs' bound (itself at most MaxMessageFDs) per message; without
+//     it the control buffer has room for the credentials only. No
+//     descriptor leaks: those of a dropped datagram (wrong uid, no
+//     credentials) or of one that carried too many (MSG_CTRUNC, FDsCut)
+//     are closed in Receive, and those of a delivered Message are the
+//     caller's.
 //   - Receive never blocks; Wait is the only call that waits, and only for
 //     the socket to become readable or be closed. Neither holds a lock of
 //     the caller's; callers that must order messages against other events

@@ -1,6 +1,9 @@
 package sdnotify
 
-import "strings"
+import (
+	"os"
+	"strings"
+)
 
 // Message is one datagram received on a Socket, with its sender's
 // credentials as the kernel reported them.
@@ -9,6 +12,12 @@ type Message struct {
 	UID    int               // its user
 	GID    int               // its group
 	Fields map[string]string // READY=1 -> Fields["READY"] == "1"
+	// FDs are the descriptors the sender attached (SCM_RIGHTS), when the
+	// Socket accepts them (AcceptFDs): the receiver's to close.
+	FDs []*os.File
+	// FDsCut says the sender attached more descriptors than the Socket
+	// accepts in one message: none of them was kept.
+	FDsCut bool
 }
 
 // Parse splits an sd_notify message into its KEY=VALUE lines. Lines with

@@ -3,6 +3,7 @@ package sdnotify
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,17 +15,19 @@ var ErrEmpty = errors.New("no notify message queued")
 // blocking: messages of other senders, and datagrams without credentials,
 // are read and dropped on the way. It returns ErrEmpty once the queue is
 // empty, and another error when the socket cannot be read (net.ErrClosed
-// after Close). It is safe for concurrent use, but a caller that needs the
+// after Close). The descriptors a delivered message carries (only after
+// AcceptFDs) are the caller's to close; those of dropped datagrams are
+// closed here. It is safe for concurrent use, but a caller that needs the
 // messages in order reads from one goroutine at a time.
 func (s *Socket) Receive() (Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
-		var n, noob int
+		var n, noob, flags int
 		var rerr error
 		err := s.raw.Control(func(fd uintptr) {
 			for {
-				n, noob, _, _, rerr = unix.Recvmsg(int(fd), s.buf, s.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+				n, noob, flags, _, rerr = unix.Recvmsg(int(fd), s.buf, s.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 				if rerr != unix.EINTR {
 					return
 				}
@@ -39,7 +42,7 @@ func (s *Socket) Receive() (Message, error) {
 		case err != nil:
 			return Message{}, fmt.Errorf("read notify socket %s: %w", s.path, err)
 		}
-		if m, ok := s.message(s.buf[:n], s.oob[:noob]); ok {
+		if m, ok := s.message(s.buf[:n], s.oob[:noob], flags&unix.MSG_CTRUNC != 0); ok {
 			return m, nil
 		}
 	}
@@ -56,25 +59,44 @@ func (s *Socket) Wait(ready func() bool) error {
 }
 
 // message makes a Message of a datagram and its control data, if its
-// sender is one the socket accepts.
-func (s *Socket) message(b, oob []byte) (Message, bool) {
-	cred := senderOf(oob)
+// sender is one the socket accepts. Every descriptor the kernel installed
+// either goes into the Message or is closed here: a datagram whose control
+// data was cut (ctrunc: more descriptors than the buffer holds) keeps none,
+// and says so in FDsCut.
+func (s *Socket) message(b, oob []byte, ctrunc bool) (Message, bool) {
+	cred, fds := parseControl(oob)
+	if cred == nil || !s.uids[cred.Uid] || ctrunc || s.maxFDs == 0 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		fds = nil
+	}
 	if cred == nil || !s.uids[cred.Uid] {
 		return Message{}, false
 	}
-	return Message{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid), Fields: Parse(string(b))}, true
+	m := Message{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid), Fields: Parse(string(b)), FDsCut: ctrunc}
+	for _, fd := range fds {
+		m.FDs = append(m.FDs, os.NewFile(uintptr(fd), "fd from pid "+fmt.Sprint(cred.Pid)))
+	}
+	return m, true
 }
 
-// senderOf finds the SCM_CREDENTIALS in a datagram's control data.
-func senderOf(oob []byte) *unix.Ucred {
+// parseControl finds the SCM_CREDENTIALS and the SCM_RIGHTS descriptors in
+// a datagram's control data. The descriptors are returned even when the
+// credentials are missing, so that the caller can close them.
+func parseControl(oob []byte) (*unix.Ucred, []int) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
+	var cred *unix.Ucred
+	var fds []int
 	for _, m := range msgs {
-		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
-			return cred
+		if c, err := unix.ParseUnixCredentials(&m); err == nil {
+			cred = c
+		} else if r, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, r...)
 		}
 	}
-	return nil
+	return cred, fds
 }

@@ -16,6 +16,13 @@ import (
 // MaxMessage is the longest datagram read whole; a longer one is cut.
 const MaxMessage = 4096
 
+// MaxMessageFDs bounds the descriptors one message may carry once
+// AcceptFDs is on. 64 is far more than sd_pid_notify_with_fds(3) callers
+// attach to one name, and half of the fd store's default size: a message
+// with more is refused whole (none of its descriptors kept), never stored
+// in part. The kernel's own bound is SCM_MAX_FD (253).
+const MaxMessageFDs = 64
+
 // Socket is a receiving NOTIFY_SOCKET: a datagram socket that reads each
 // message with its sender's credentials and delivers only those of the
 // accepted uids.
@@ -27,8 +34,9 @@ type Socket struct {
 	path string
 	uids map[uint32]bool // accepted senders
 
-	mu       sync.Mutex // guards the buffers
+	mu       sync.Mutex // guards the buffers and maxFDs
 	buf, oob []byte
+	maxFDs   int // descriptors a message may carry (AcceptFDs), 0: none
 }
 
 // Listen creates a NOTIFY_SOCKET in a new private directory under parent
@@ -115,6 +123,18 @@ func newSocket(conn *net.UnixConn, path, dir string, uids []int) (*Socket, error
 		s.uids[uint32(uid)] = true
 	}
 	return s, nil
+}
+
+// AcceptFDs makes Receive keep the descriptors a sender attaches
+// (SCM_RIGHTS, for FDSTORE=1), up to n per message (at most
+// MaxMessageFDs); they arrive close-on-exec (MSG_CMSG_CLOEXEC). A message
+// with more keeps none and has FDsCut set. Without AcceptFDs, or with n
+// 0, no descriptor a sender attaches stays open.
+func (s *Socket) AcceptFDs(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxFDs = max(min(n, MaxMessageFDs), 0)
+	s.oob = make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*s.maxFDs))
 }
 
 // Path is the socket's address for NOTIFY_SOCKET: a file path, or "@name"

@@ -13,7 +13,12 @@ import (
 // SDNOTIFY_TEST_SEND=ADDR it sends SDNOTIFY_TEST_MSG there and exits.
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("SDNOTIFY_TEST_SEND"); addr != "" {
-		if err := Send(addr, os.Getenv("SDNOTIFY_TEST_MSG")); err != nil {
+		var fds []int
+		if os.Getenv("SDNOTIFY_TEST_FD") != "" {
+			fds = []int{0} // with SDNOTIFY_TEST_FD: attach stdin (/dev/null; a pipe to the test would hold its reader)
+		}
+		snd := NewSender(addr)
+		if err := snd.SendWithFDs(fds, os.Getenv("SDNOTIFY_TEST_MSG")); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -132,5 +137,29 @@ func TestHandTo(t *testing.T) {
 	}
 	if m := receive(t, s); m.Fields["N"] != "handed" || m.UID != nobody {
 		t.Errorf("got %+v; want N=handed from uid %d", m, nobody)
+	}
+}
+
+// TestOtherUserFDsClosed: descriptors attached by a sender of a uid the
+// socket does not accept are closed, never delivered, even when the socket
+// accepts descriptors.
+func TestOtherUserFDsClosed(t *testing.T) {
+	send := asNobody(t)
+	s := listen(t, "")
+	s.AcceptFDs(4)
+	if err := os.Chmod(s.Dir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(s.Path(), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	t.Setenv("SDNOTIFY_TEST_FD", "1")
+	if err := send(s.Path(), "FDSTORE=1"); err != nil {
+		t.Fatal(err)
+	}
+	empty(t, s)
+	if after := openFDs(t); after != before {
+		t.Errorf("%d fds open before the other user's message, %d after", before, after)
 	}
 }

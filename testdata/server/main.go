@@ -20,6 +20,9 @@
 // /fds lists the open fds as "3 socket:[1234]"; /slow?d=500ms waits d, then
 // answers like /.
 //
+// With -fdstore it keeps a counter and connections (/keep) in the fd store
+// (fdstore.go).
+//
 // Flags: -start-delay D waits D before serving (the sockets are held and
 // connections queue meanwhile; with -bind-late and -listen it binds only
 // after the delay, as most servers do after their setup); -notify sends READY=1 and STATUS=serving
@@ -80,6 +83,7 @@ var (
 	mode       = flag.String("mode", "normal", "normal, exit, never-ready, ignore-term or crash-after=D")
 	bindLate   = flag.Bool("bind-late", false, "with -listen: bind after the start delay, not before")
 	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
+	fdstore    = flag.Bool("fdstore", false, "keep a counter and /keep connections in the fd store (see fdstore.go)")
 	chatter    = flag.Int("status-lines", 0, "once serving, send `N` long STATUS= lines on $NOTIFY_SOCKET (a chatty child: N lines in zedr-run's log)")
 	identity   string
 )
@@ -137,6 +141,11 @@ func main() {
 		exit(0, "%s while never ready", signame(<-sigs))
 	}
 
+	if *fdstore {
+		if err := useFDStore(); err != nil {
+			exit(1, "fd store: %v", err)
+		}
+	}
 	var busy connCount // connections accepted and not yet answered
 	srv := &http.Server{Handler: handler(), ConnState: busy.track}
 	var serving sync.WaitGroup
@@ -287,6 +296,7 @@ func handler() http.Handler {
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, identity)
 	})
+	mux.HandleFunc("/keep", keepHandler)
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		env := os.Environ()
 		sort.Strings(env)

@@ -12,6 +12,9 @@ type Status struct {
 	Stopping bool      `json:"stopping"` // zedr-run is shutting down
 
 	Sockets []SocketStatus `json:"sockets"`
+	// FDStore lists the descriptors the children stored (FDSTORE=1), in
+	// the order the next generation gets them.
+	FDStore []StoredFDStatus `json:"fdstore,omitempty"`
 	// Generations: those with a process left, oldest first, then a few
 	// recently exited ones, most recent first.
 	Generations []GenerationStatus `json:"generations"`
@@ -37,6 +40,15 @@ type SocketStatus struct {
 	Spec      string `json:"spec"`
 	Addr      string `json:"addr"`
 	Inherited bool   `json:"inherited"`
+}
+
+// StoredFDStatus is one descriptor of the children's fd store.
+type StoredFDStatus struct {
+	FD   int    `json:"fd"`   // where the next generation gets it
+	Name string `json:"name"` // FDNAME=, in LISTEN_FDNAMES
+	Kind string `json:"kind"` // "tcp4 listener", "tcp6 connection", "memfd", "pipe", ...
+	Gen  int    `json:"gen"`  // the generation whose process stored it
+	Poll bool   `json:"poll"` // dropped when it hangs up (not FDPOLL=0)
 }
 
 // GenerationStatus is one generation of the child.
