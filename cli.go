@@ -123,7 +123,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				Usage: "create the control socket at `PATH` (default: $XDG_RUNTIME_DIR/zedr-run/PID.sock, /run/zedr-run/PID.sock or $TMPDIR/zedr-run-UID/PID.sock)"},
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
-		}, append(watchFlags, orchestrationFlags...)...),
+		}, append(watchFlags, append(orchestrationFlags, httpFlag)...)...),
 		Action: func(c *cli.Context) error { return serve(c, logs) },
 	}
 }
@@ -220,6 +220,10 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 		logger.Info("listening", "fd", socketact.ListenFdsStart+i, "spec", s.Spec.String(), "addr", s.Addr(), "name", s.Spec.FDName(), "inherited", s.Inherited)
 	}
 	cfg.Sockets = socks
+	httpEnd, err := openHTTP(c, &cfg)
+	if err != nil {
+		return err
+	}
 
 	signal.Notify(signals, append(append(handledSignals, cfg.RestartSignals...), mappedSignals(cfg.SignalMap)...)...)
 	defer signal.Stop(signals)
@@ -228,6 +232,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	// The watchers ask the supervisor for restarts (and re-execs) as the
 	// control socket does: by its request methods.
 	sv := wrapper.New(cfg)
+	defer httpEnd.serve(sv, logger)()
 	stopWatching, err := startWatching(c.Context, wc, logger, func(source string) { sv.Restart(source, false) })
 	if err != nil {
 		return err

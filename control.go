@@ -114,13 +114,8 @@ const exitNotServing = 3
 // probeResult is status's outcome: nil while a ready generation serves and
 // zedr-run is not stopping, childExit(exitNotServing) otherwise.
 func probeResult(st *control.Status) error {
-	if st == nil || st.Stopping {
-		return childExit(exitNotServing)
-	}
-	for _, g := range st.Generations {
-		if g.Current {
-			return nil
-		}
+	if st.Serving() {
+		return nil
 	}
 	return childExit(exitNotServing)
 }

@@ -73,6 +73,7 @@ func (s *supervisor) startCheck(why string, waiters []chan<- error) {
 	fail := func(err error) {
 		err = fmt.Errorf("start check %q: %w", s.cfg.Check, err)
 		s.log.Error("check did not start: no restart", "why", why, "err", err)
+		s.hist.checkFail++
 		for _, w := range waiters {
 			w <- err
 		}
@@ -206,6 +207,7 @@ func (s *supervisor) finishCheck() {
 		attrs = append(attrs, "serving", serving[0].g.n)
 	}
 	s.log.Error("check failed: no restart", attrs...)
+	s.hist.checkFail++
 	for _, w := range c.waiters {
 		w <- err
 	}

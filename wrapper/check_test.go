@@ -124,6 +124,9 @@ func TestCheckFailsAndCoalesces(t *testing.T) {
 	if b, _ := os.ReadFile(runs); strings.Count(string(b), "run") != 2 {
 		t.Errorf("the check ran %d times for three requests, two of them during the first run; want 2", strings.Count(string(b), "run"))
 	}
+	if st, err := restarts.Status(); err != nil || st.CheckFailures != 2 || st.Restarts != 0 {
+		t.Errorf("status after two failed checks: check_failures %d, restarts %d (err %v); want 2 and 0", st.CheckFailures, st.Restarts, err)
+	}
 }
 
 // TestCheckPasses: a passing check lets the restart happen.

@@ -109,6 +109,11 @@ type Config struct {
 	// LogDropped, if not nil, counts the log lines Logger dropped because
 	// its output was not read fast enough, for Status.
 	LogDropped func() uint64
+	// OnReady, if not nil, is called by the loop each time a generation
+	// becomes ready, with how long it took from its start: the metrics'
+	// time-to-ready histogram. It runs on the loop, so it must not block
+	// (a Prometheus histogram's Observe does not).
+	OnReady func(after time.Duration)
 
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
 	// service manager, or "". The children never see it.

@@ -127,6 +127,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 		return
 	}
 	g.becomeReady()
+	s.observeReady(g)
 	s.pending = nil
 	s.limit.served = true
 	attrs := []any{"gen", g.n, "pid", g.pid(), "after", g.readyAt.Sub(g.started).Round(time.Millisecond).String(), "how", how}

@@ -25,6 +25,7 @@ type history struct {
 	restarts  int
 	rollbacks int
 	crashes   int
+	checkFail int // --check commands that failed or did not start
 	last      *control.RestartResult
 	exited    []control.GenerationStatus // most recent first
 }
@@ -94,6 +95,8 @@ func (s *supervisor) snapshot() control.Status {
 		Restarts:      s.hist.restarts,
 		Rollbacks:     s.hist.rollbacks,
 		Crashes:       s.hist.crashes,
+		CheckFailures: s.hist.checkFail,
+		StartLimitHit: s.limit.hit,
 		RestartQueued: s.queued,
 		Sockets:       []control.SocketStatus{},
 	}

@@ -22,6 +22,12 @@ type Status struct {
 	Restarts  int `json:"restarts"`  // restarts whose new generation took over
 	Rollbacks int `json:"rollbacks"` // new generations killed for not becoming ready
 	Crashes   int `json:"crashes"`   // serving generations that died on their own
+	// CheckFailures counts the --check commands that failed (or did not
+	// start), each a restart refused.
+	CheckFailures int `json:"check_failures"`
+	// StartLimitHit says why zedr-run gave up on a crash loop (the start
+	// limit was reached and it is stopping), or "".
+	StartLimitHit string `json:"start_limit_hit,omitempty"`
 
 	// LastRestart is the outcome of the most recent start of a generation
 	// other than the first, or nil.
@@ -93,3 +99,17 @@ const (
 	ResultFailed     = "failed to start"
 	ResultCancelled  = "cancelled" // zedr-run began to stop first
 )
+
+// Serving says a ready generation serves and zedr-run is not stopping:
+// what `zedr-run status` exits 0 for and /readyz answers 200 for.
+func (st *Status) Serving() bool {
+	if st == nil || st.Stopping {
+		return false
+	}
+	for _, g := range st.Generations {
+		if g.Current {
+			return true
+		}
+	}
+	return false
+}

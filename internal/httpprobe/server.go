@@ -1,0 +1,83 @@
+package httpprobe
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"zedr-run/wrapper/control"
+)
+
+// Probes answers /healthz, /readyz and /metrics from a supervisor's status.
+type Probes struct {
+	fetch *fetcher
+	ready prometheus.Histogram
+	reg   *prometheus.Registry
+}
+
+// New builds the endpoints for the supervisor that status asks (wrapper's
+// Supervisor.Status) and zedr-run's version.
+func New(status func() (control.Status, error), version string) *Probes {
+	p := &Probes{
+		fetch: &fetcher{status: status, timeout: StatusTimeout},
+		ready: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "time_to_ready_seconds",
+			Help:    "How long each generation took from its start to being ready (since zedr-run's process started; not carried across zedr-run reexec).",
+			Buckets: ReadyBuckets,
+		}),
+		reg: prometheus.NewRegistry(),
+	}
+	p.reg.MustRegister(&collector{fetch: p.fetch, version: version}, p.ready,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return p
+}
+
+// ObserveReady records one generation's time to ready. It never blocks: it
+// is wrapper.Config.OnReady, called on the supervisor's loop.
+func (p *Probes) ObserveReady(after time.Duration) { p.ready.Observe(after.Seconds()) }
+
+// Handler serves /healthz, /readyz and /metrics.
+func (p *Probes) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := p.fetch.get(r.Context()); err != nil {
+			http.Error(w, fmt.Sprintf("not supervising: %v", err), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		st, err := p.fetch.get(r.Context())
+		switch {
+		case err != nil:
+			http.Error(w, fmt.Sprintf("not supervising: %v", err), http.StatusServiceUnavailable)
+		case st.Stopping:
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+		case !st.Serving():
+			http.Error(w, "no ready generation serves", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg}))
+	return mux
+}
+
+// Timeouts of the HTTP server: probes and scrapes are small requests on
+// loopback or a pod network; a client slower than this is cut off rather
+// than holding a connection.
+const (
+	readTimeout  = 10 * time.Second
+	writeTimeout = 30 * time.Second // a scrape waits at most StatusTimeout for the status
+	idleTimeout  = 60 * time.Second
+)
+
+// Server is an http.Server for Handler with bounded timeouts.
+func (p *Probes) Server() *http.Server {
+	return &http.Server{Handler: p.Handler(), ReadHeaderTimeout: readTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
+}
