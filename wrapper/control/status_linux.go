@@ -24,7 +24,7 @@ type Status struct {
 	Crashes   int `json:"crashes"`   // serving generations that died on their own
 	// CheckFailures counts the --check commands that failed (or did not
 	// start), each a restart refused.
-	CheckFailures int `json:"check_failures"`
+	CheckFailures int `json:"check_failures,omitempty"`
 	// StartLimitHit says why zedr-run gave up on a crash loop (the start
 	// limit was reached and it is stopping), or "".
 	StartLimitHit string `json:"start_limit_hit,omitempty"`
