@@ -29,15 +29,23 @@ type httpEndpoint struct {
 	sv     *wrapper.Supervisor // set by serve, before the first request is accepted
 }
 
+// checkHTTP refuses a --http value that is no HOST:PORT, before anything
+// starts.
+func checkHTTP(c *cli.Context) error {
+	if addr := c.String("http"); addr != "" {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return usagef("bad --http %q: want HOST:PORT, e.g. 127.0.0.1:9090: %v", addr, err)
+		}
+	}
+	return nil
+}
+
 // openHTTP opens --http's listener and wires the time-to-ready histogram
 // into cfg; nil without --http.
 func openHTTP(c *cli.Context, cfg *wrapper.Config) (*httpEndpoint, error) {
 	addr := c.String("http")
 	if addr == "" {
 		return nil, nil
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, usagef("bad --http %q: want HOST:PORT, e.g. 127.0.0.1:9090: %v", addr, err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

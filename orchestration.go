@@ -39,8 +39,10 @@ func configureOrchestration(c *cli.Context, cfg *wrapper.Config) error {
 	if cfg.StopDelay = c.Duration("stop-delay"); cfg.StopDelay < 0 {
 		return usagef("bad --stop-delay %v: must not be negative", cfg.StopDelay)
 	}
-	cfg.SignalMap, err = parseSignalMap(c.StringSlice("map-signal"), cfg.RestartSignals)
-	return err
+	if cfg.SignalMap, err = parseSignalMap(c.StringSlice("map-signal"), cfg.RestartSignals); err != nil {
+		return err
+	}
+	return checkHTTP(c)
 }
 
 // unmappable are the signals --map-signal refuses as FROM, and why.
