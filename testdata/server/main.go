@@ -15,7 +15,8 @@
 // does) and udp:ADDR answers UDP.
 //
 // HTTP: / answers "generation=G pid=P worker=W\n" (G from $ZEDR_GENERATION,
-// W from $ZEDR_WORKER, "-" when unset); /env prints the LISTEN_*,
+// W from $ZEDR_WORKER, "-" when unset; with -config FILE, " config=LINE"
+// follows, the first line of FILE as read at start); /env prints the LISTEN_*,
 // NOTIFY_SOCKET, ZEDR_*, EINHORN_*, SERVER_STARTER_PORT and NGINX variables;
 // /fds lists the open fds as "3 socket:[1234]"; /slow?d=500ms waits d, then
 // answers like /.
@@ -84,6 +85,7 @@ var (
 	bindLate   = flag.Bool("bind-late", false, "with -listen: bind after the start delay, not before")
 	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
 	fdstore    = flag.Bool("fdstore", false, "keep a counter and /keep connections in the fd store (see fdstore.go)")
+	config     = flag.String("config", "", "read `FILE` at start (exit 1 if it cannot) and answer with its first line")
 	chatter    = flag.Int("status-lines", 0, "once serving, send `N` long STATUS= lines on $NOTIFY_SOCKET (a chatty child: N lines in zedr-run's log)")
 	identity   string
 )
@@ -113,6 +115,14 @@ func main() {
 		os.Exit(probe(*getURL))
 	}
 	identity = fmt.Sprintf("generation=%s pid=%d worker=%s", envOr("ZEDR_GENERATION"), os.Getpid(), envOr("ZEDR_WORKER"))
+	if *config != "" {
+		b, err := os.ReadFile(*config)
+		if err != nil {
+			exit(1, "%v", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		identity += " config=" + line
+	}
 	crashAfter, err := parseMode(*mode)
 	if err != nil {
 		exit(2, "%v", err)
