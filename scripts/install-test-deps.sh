@@ -24,6 +24,7 @@ requirements=(
 	"nginx nginx nginx-light nginx-core nginx-full nginx-extras"
 	"busybox busybox busybox-static"
 	"python3 python3"
+	"python3-yaml python3-yaml"
 	"systemd systemd"
 	"util-linux util-linux"
 	"curl curl"
