@@ -71,10 +71,11 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 	return &cli.App{
 		Name:                   "zedr-run",
 		Usage:                  "restart network services with zero downtime, without changing them",
-		UsageText:              "zedr-run [options] -- COMMAND [ARG...]\n" + controlUsage,
+		UsageText:              "zedr-run [options] -- COMMAND [ARG...]\n" + controlUsage + "\n" + docUsage,
 		Description:            description,
 		Version:                zedrVersion(),
 		HideHelpCommand:        true,
+		EnableBashCompletion:   true, // zedr-run completion bash
 		UseShortOptionHandling: false,
 		SliceFlagSeparator:     ";",
 		Writer:                 stderr,
@@ -133,11 +134,18 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 // usageError for a bad command line, or another error for a startup failure.
 // zedr-run's log goes to logs.
 func run(ctx context.Context, args []string, logs *logbuf.Writer) error {
-	app := newApp(os.Stderr, logs)
+	return runWith(ctx, args, os.Stdout, os.Stderr, logs)
+}
+
+// runWith is run with the command's output to stdout and help, usage and
+// errors to stderr.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, logs *logbuf.Writer) error {
+	app := newApp(stderr, logs)
 	// Only zedr-run's first argument can name a control command: after
 	// options or "--", "status" is the child's name.
-	if len(args) > 1 && isControlCommand(args[1]) {
-		app.Commands = controlCommands(os.Stdout)
+	app.Commands = commandsFor(args, stdout)
+	if len(args) > 1 && args[len(args)-1] == completionFlag {
+		app.Writer = stdout // the completion script reads the candidates there
 	}
 	return app.RunContext(ctx, args)
 }
