@@ -222,6 +222,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 		logger.Info("listening", "fd", socketact.ListenFdsStart+i, "spec", s.Spec.String(), "addr", s.Addr(), "name", s.Spec.FDName(), "inherited", s.Inherited)
 	}
 	cfg.Sockets = socks
+	setFootprint(cfg)
 
 	signal.Notify(signals, append(append(handledSignals, cfg.RestartSignals...), mappedSignals(cfg.SignalMap)...)...)
 	defer signal.Stop(signals)
