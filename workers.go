@@ -63,8 +63,8 @@ func configureSurge(c *cli.Context, cfg *wrapper.Config) error {
 	if cfg.Rollout == wrapper.RolloutAll && c.IsSet("surge") && cfg.Surge != cfg.Workers {
 		return usagef("--surge %d contradicts --rollout all, which starts all %d new workers at once (--surge is for --rollout rolling)", cfg.Surge, cfg.Workers)
 	}
-	if cfg.Surge == cfg.Workers {
-		cfg.Rollout = wrapper.RolloutAll
+	if cfg.Surge == cfg.Workers && cfg.Workers > 1 {
+		cfg.Rollout = wrapper.RolloutAll // with one worker the two are the same
 	}
 	return nil
 }
