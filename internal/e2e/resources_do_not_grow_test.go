@@ -90,7 +90,7 @@ func TestSoak(t *testing.T) {
 
 // The footprint the soak checks, in KiB: after soakSettled restarts
 // zedr-run's RSS is at most soakRSSTarget (the binary's own pages are about
-// 5.9 MiB of it; a -race build is larger and not checked), and from then on
+// 5.8 MiB of it; a -race build is larger and not checked), and from then on
 // it grows by at most soakFlat, the noise of a flat line (it moves by about
 // 300 KiB from one reading to the next).
 const (
