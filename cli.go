@@ -109,7 +109,9 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 			&cli.IntFlag{Name: "workers", EnvVars: []string{"ZEDR_WORKERS"}, Value: 1,
 				Usage: fmt.Sprintf("run `N` children per generation on the same sockets, each with ZEDR_WORKER=0..N-1 (at most %d)", wrapper.MaxWorkers)},
 			&cli.StringFlag{Name: "rollout", EnvVars: []string{"ZEDR_ROLLOUT"}, Value: wrapper.DefaultRollout,
-				Usage: "how a restart replaces the workers: rolling (one at a time, capacity never below N) or all (N new, then stop the N old)"},
+				Usage: "how a restart replaces the workers: rolling (--surge at a time, capacity never below N) or all (N new, then stop the N old)"},
+			&cli.IntFlag{Name: "surge", EnvVars: []string{"ZEDR_SURGE"}, Value: wrapper.DefaultSurge,
+				Usage: "in a rolling restart, start up to `K` new workers at once while the old ones serve, each replacing an old one when ready (Kubernetes' maxSurge): a restart takes about ceil(N/K) start-ups and runs up to N+K processes; 1 to --workers, and --surge N is --rollout all"},
 			&cli.StringFlag{Name: "user", EnvVars: []string{"ZEDR_USER"},
 				Usage: "run the children as `USER[:GROUP]` with that user's groups (zedr-run must be root; it keeps the sockets)"},
 			&cli.StringFlag{Name: "group", EnvVars: []string{"ZEDR_GROUP"},
@@ -232,6 +234,7 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	if err != nil {
 		return err
 	}
+	setFootprint(cfg)
 
 	signal.Notify(signals, append(append(handledSignals, cfg.RestartSignals...), mappedSignals(cfg.SignalMap)...)...)
 	defer signal.Stop(signals)

@@ -45,7 +45,7 @@ func TestHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("zedr-run --help: exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"zedr-run [options] -- COMMAND", "--listen", "ZEDR_LISTEN", "EXAMPLES", "SIGUSR2", "--ready", "(at most 1024)"} {
+	for _, want := range []string{"zedr-run [options] -- COMMAND", "--listen", "ZEDR_LISTEN", "EXAMPLES", "SIGUSR2", "--ready", "(at most 1024)", "--surge K", "ZEDR_SURGE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help does not mention %q", want)
 		}
@@ -89,6 +89,9 @@ func TestBadCommandLine(t *testing.T) {
 		{"zero workers", []string{"--workers", "0", "--", "true"}, 2, "bad --workers 0: must be 1 or more"},
 		{"too many workers", []string{"--workers", "10000", "--", "/no/such/server"}, 2, "bad --workers 10000: at most 1024"},
 		{"bad rollout", []string{"--rollout", "sometimes", "--", "true"}, 2, `bad --rollout "sometimes": want rolling or all`},
+		{"zero surge", []string{"--workers", "4", "--surge", "0", "--", "true"}, 2, "bad --surge 0: must be 1 or more"},
+		{"surge above workers", []string{"--workers", "4", "--surge", "5", "--", "true"}, 2, "bad --surge 5: more than --workers 4"},
+		{"surge with rollout all", []string{"--workers", "4", "--surge", "2", "--rollout", "all", "--", "true"}, 2, "--surge 2 contradicts --rollout all"},
 		{"unknown user", []string{"--user", "no-such-user-zedr", "--", "true"}, 2, `user "no-such-user-zedr": no such user or group`},
 		{"group without user", []string{"--group", "nogroup", "--", "true"}, 2, "--group \"nogroup\" needs --user"},
 		{"ready listen without intercept", []string{"--listen", "tcp:127.0.0.1:0", "--ready", "listen", "--", "true"}, 2, "--ready listen: it needs --intercept-bind"},

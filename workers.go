@@ -12,7 +12,7 @@ import (
 	"zedr-run/wrapper"
 )
 
-// configureWorkers reads --workers, --rollout, --user and --group.
+// configureWorkers reads --workers, --rollout, --surge, --user and --group.
 func configureWorkers(c *cli.Context, cfg *wrapper.Config) error {
 	cfg.Workers = c.Int("workers")
 	if cfg.Workers < 1 {
@@ -25,6 +25,9 @@ func configureWorkers(c *cli.Context, cfg *wrapper.Config) error {
 	case wrapper.RolloutRolling, wrapper.RolloutAll:
 	default:
 		return usagef("bad --rollout %q: want rolling or all", cfg.Rollout)
+	}
+	if err := configureSurge(c, cfg); err != nil {
+		return err
 	}
 	spec, group := c.String("user"), c.String("group")
 	if spec == "" {
@@ -41,5 +44,27 @@ func configureWorkers(c *cli.Context, cfg *wrapper.Config) error {
 		return usageError{errors.New("--user needs zedr-run to run as root: only root can start the children as another user (drop --user, or start zedr-run as root)")}
 	}
 	cfg.Credential, cfg.UserEnv = cred, env
+	return nil
+}
+
+// configureSurge reads --surge: how many new workers a rolling restart
+// starts at once. A surge above --workers is refused rather than clamped:
+// it cannot take effect, so it most likely belongs to another --workers
+// (say, one from an environment that changed), and the user should say
+// which they mean (--surge N, or --rollout all, starts every worker at once).
+func configureSurge(c *cli.Context, cfg *wrapper.Config) error {
+	cfg.Surge = c.Int("surge")
+	if cfg.Surge < 1 {
+		return usagef("bad --surge %d: must be 1 or more", cfg.Surge)
+	}
+	if cfg.Surge > cfg.Workers {
+		return usagef("bad --surge %d: more than --workers %d (--surge %d, or --rollout all, starts every new worker at once)", cfg.Surge, cfg.Workers, cfg.Workers)
+	}
+	if cfg.Rollout == wrapper.RolloutAll && c.IsSet("surge") && cfg.Surge != cfg.Workers {
+		return usagef("--surge %d contradicts --rollout all, which starts all %d new workers at once (--surge is for --rollout rolling)", cfg.Surge, cfg.Workers)
+	}
+	if cfg.Surge == cfg.Workers && cfg.Workers > 1 {
+		cfg.Rollout = wrapper.RolloutAll // with one worker the two are the same
+	}
 	return nil
 }

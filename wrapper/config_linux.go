@@ -124,6 +124,10 @@ type Config struct {
 	// Rollout says how a restart replaces the workers: RolloutRolling or
 	// RolloutAll; "" means DefaultRollout.
 	Rollout string
+	// Surge is how many new workers a rolling restart starts at once, each
+	// ready one replacing the old worker of its slot (Kubernetes' maxSurge);
+	// 0 means DefaultSurge. Surge >= Workers is RolloutAll.
+	Surge int
 
 	// Credential, if not nil, is the user and groups the children (and
 	// exec: probes) run as; UserEnv sets their HOME, USER and LOGNAME.
@@ -177,6 +181,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Rollout == "" {
 		c.Rollout = DefaultRollout
+	}
+	if c.Surge <= 0 {
+		c.Surge = DefaultSurge
 	}
 	if c.StartLimitBurst == 0 {
 		c.StartLimitBurst, c.StartLimitInterval = DefaultStartLimitBurst, DefaultStartLimitInterval

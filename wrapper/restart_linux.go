@@ -108,7 +108,8 @@ func (s *supervisor) scheduleBackoff() {
 }
 
 // onReady records that a worker of the pending generation is ready. In a
-// rolling start it takes over its slot at once and the next worker starts;
+// rolling start it takes over its slot at once and the next worker starts
+// in its place (so at most Surge are starting);
 // otherwise the generation takes over every slot once all its workers are
 // ready. Either way the old workers are stopped as they are replaced.
 func (s *supervisor) onReady(w *worker, how string) {

@@ -22,18 +22,25 @@ const (
 // during a restart), and a bad binary is caught by its first worker.
 const DefaultRollout = RolloutRolling
 
+// DefaultSurge is how many new workers a rolling restart starts at once
+// (Kubernetes' maxSurge): 1, the least memory during a restart (N+1
+// processes) and a bad binary caught by one worker. A larger surge trades
+// memory for time: a rollout of N workers takes about ceil(N/surge) times
+// the server's start-up.
+const DefaultSurge = 1
+
 // startSlots starts generation nextGen for the given worker slots as the
-// pending one: one worker at a time when it replaces serving workers in a
-// rolling restart, every worker at once otherwise (the first start, the
+// pending one: Surge workers at a time when it replaces serving workers in
+// a rolling restart, every worker at once otherwise (the first start, the
 // replacement of crashed workers, --rollout all).
 func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int) error {
 	n := s.nextGen
 	s.nextGen++
 	g := &generation{n: n, why: why, state: starting, started: time.Now(), slots: slots, waiters: waiters}
-	g.rolling = s.cfg.Rollout == RolloutRolling && s.anyServing(slots)
+	g.rolling = s.cfg.Rollout == RolloutRolling && s.cfg.Surge < s.cfg.Workers && s.anyServing(slots)
 	first := len(slots)
 	if g.rolling {
-		first = 1
+		first = min(s.cfg.Surge, len(slots))
 	}
 	for g.next < first {
 		i := slots[g.next]
@@ -52,6 +59,9 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 	attrs := []any{"gen", n, "pid", g.pid(), "why", why, "ready", s.cfg.Ready.String()}
 	if s.cfg.Workers > 1 {
 		attrs = append(attrs, "workers", slots, "rollout", map[bool]string{true: RolloutRolling, false: RolloutAll}[g.rolling])
+		if g.rolling {
+			attrs = append(attrs, "surge", first)
+		}
 	}
 	s.log.Info("generation started", attrs...)
 	if serving := s.serving(); len(serving) > 0 {
@@ -106,8 +116,9 @@ func (s *supervisor) startFailed(g *generation, err error) {
 	s.afterFailure()
 }
 
-// startNext starts the next worker of a rolling generation; one that
-// cannot start stops the rollout.
+// startNext starts the next worker of a rolling generation, in the place of
+// one that became ready: at most Surge of its workers are starting at any
+// time. One that cannot start stops the rollout.
 func (s *supervisor) startNext(g *generation) {
 	if g.next >= len(g.slots) {
 		return
