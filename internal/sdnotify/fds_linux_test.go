@@ -96,3 +96,24 @@ func TestAcceptFDsBound(t *testing.T) {
 		t.Errorf("%d fds open before, %d after", before, after)
 	}
 }
+
+// TestAcceptFDsOddBound: the bound holds exactly for every n, although the
+// control buffer is rounded up (CmsgSpace): with n 1, a message of 2
+// descriptors keeps none.
+func TestAcceptFDsOddBound(t *testing.T) {
+	s := listen(t, t.TempDir())
+	s.AcceptFDs(1)
+	p := pipe(t)
+	before := openFDs(t)
+	snd := NewSender(s.Path())
+	if err := snd.SendWithFDs([]int{p[0], p[1]}, "FDSTORE=1"); err != nil {
+		t.Fatal(err)
+	}
+	snd.Close()
+	if m := receive(t, s); len(m.FDs) != 0 || !m.FDsCut {
+		t.Errorf("2 fds with AcceptFDs(1): got %d, cut %v; want none, cut", len(m.FDs), m.FDsCut)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("%d fds open before, %d after", before, after)
+	}
+}

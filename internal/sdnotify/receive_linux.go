@@ -60,11 +60,14 @@ func (s *Socket) Wait(ready func() bool) error {
 
 // message makes a Message of a datagram and its control data, if its
 // sender is one the socket accepts. Every descriptor the kernel installed
-// either goes into the Message or is closed here: a datagram whose control
-// data was cut (ctrunc: more descriptors than the buffer holds) keeps none,
-// and says so in FDsCut.
+// either goes into the Message or is closed here: a datagram with more
+// descriptors than AcceptFDs allows (cut by the kernel, ctrunc, or not)
+// keeps none, and says so in FDsCut.
 func (s *Socket) message(b, oob []byte, ctrunc bool) (Message, bool) {
 	cred, fds := parseControl(oob)
+	// The buffer is rounded up (CmsgSpace), so it may hold a descriptor more
+	// than allowed without the kernel cutting anything: count them too.
+	ctrunc = ctrunc || (s.maxFDs > 0 && len(fds) > s.maxFDs)
 	if cred == nil || !s.uids[cred.Uid] || ctrunc || s.maxFDs == 0 {
 		for _, fd := range fds {
 			unix.Close(fd)
