@@ -33,6 +33,14 @@ func (s *supervisor) onExit(e exitEvent) {
 				}
 				return
 			case w.mainPID:
+				if w.mainExited {
+					// Already taken for gone by its pidfd (onMainGone)
+					// before the reaper's word: keep the real status only.
+					if w.statusUnknown {
+						w.status, w.statusUnknown = e.Status, false
+					}
+					return
+				}
 				if !s.exitBeforeExec(w, e.Status) {
 					s.onMainExit(w, e.Status)
 				}

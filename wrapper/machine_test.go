@@ -393,3 +393,22 @@ func TestMachineStopTimeout(t *testing.T) {
 		t.Fatalf("stopping=%v with %d generations left; want stopping with none", m.s.stopping, len(m.s.gens))
 	}
 }
+
+// TestMachineMainExitOnce: a main process taken for gone by its pidfd
+// before the reaper reports it is one exit, not two crashes; the status
+// the reaper brings is kept.
+func TestMachineMainExitOnce(t *testing.T) {
+	m := newMachine(t, Config{})
+	m.serve(1)
+	pid := m.started(1)[0]
+	w := m.fx.procs[pid].w
+	w.statusUnknown = true
+	m.s.onMainExit(w, 0) // as onMainGone does when the reaper has not spoken
+	m.exit(pid, 3)
+	if st := m.s.snapshot(); st.Crashes != 1 {
+		t.Errorf("%d crashes for one exit, want 1", st.Crashes)
+	}
+	if w.statusUnknown || w.status.ExitStatus() != 3 {
+		t.Errorf("status unknown=%v exit=%d, want the reaper's exit status 3", w.statusUnknown, w.status.ExitStatus())
+	}
+}
