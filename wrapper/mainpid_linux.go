@@ -27,34 +27,64 @@ func (s *supervisor) nameMain(w *worker, sender int, v string) {
 	if err == nil && pid == w.mainPID {
 		return
 	}
+	// Hold the process before checking it, and check it is still the one
+	// held after: a pid reused between the check and the hold would be
+	// another process's.
+	fd := -1
+	if err == nil && pid != w.pid {
+		if fd, err = unix.PidfdOpen(pid, 0); err != nil {
+			fd, err = -1, nil // no pidfds (Linux < 5.3): the pid as is
+		}
+	}
 	if err == nil {
 		err = s.belongsTo(pid, w)
 	}
+	if err == nil && fd >= 0 && pidfdExited(fd) {
+		err = fmt.Errorf("pid=%d exited while it was checked", pid)
+	}
 	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 		s.log.Warn("refused MAINPID= from a child", append(s.attrs(w), "sender", sender, "mainpid", v, "reason", err)...)
 		return
 	}
 	s.log.Info("child named its main process", "gen", w.g.n, "pid", pid, "was", w.mainPID, "sender", sender)
-	s.setMain(w, pid)
+	s.holdMain(w, pid, fd)
 }
 
 // setMain makes pid w's main process. A process other than w's own is
 // held by a pidfd and watched, since zedr-run may not be its parent.
 // Without pidfds (Linux < 5.3) the pid is used as is.
 func (s *supervisor) setMain(w *worker, pid int) {
+	fd := -1
+	if pid != w.pid {
+		if f, err := unix.PidfdOpen(pid, 0); err == nil {
+			fd = f
+		}
+	}
+	s.holdMain(w, pid, fd)
+}
+
+// holdMain makes pid, held by pidfd fd (-1: none), w's main process, and
+// watches fd for its end.
+func (s *supervisor) holdMain(w *worker, pid, fd int) {
 	w.closeMain()
 	w.mainPID = pid
-	if pid == w.pid {
-		return
-	}
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
+	if fd < 0 {
 		return
 	}
 	w.mainFD = &pidfd{fd}
 	if watch, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
 		go watchMain(watch, func() { s.post(mainGone{w, pid}) }, s.done)
 	}
+}
+
+// pidfdExited reports whether the process behind pidfd fd has exited.
+func pidfdExited(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
 }
 
 // pidfd holds a process that is not zedr-run's own child.
@@ -158,9 +188,7 @@ func (w *worker) mainAlive() bool {
 		return false
 	}
 	if w.mainFD != nil {
-		fds := []unix.PollFd{{Fd: int32(w.mainFD.fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		return err != nil || n == 0
+		return !pidfdExited(w.mainFD.fd)
 	}
 	err := unix.Kill(w.mainPID, 0)
 	return err == nil || err == unix.EPERM
