@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"errors"
+	"net"
 	"os"
 	"sync"
 
@@ -62,7 +63,9 @@ func (in *intake) serveNotify() {
 	in.notify.Wait(func() bool {
 		in.mu.Lock()
 		defer in.mu.Unlock()
-		return !errors.Is(in.drain(), sdnotify.ErrEmpty)
+		// Only a closed socket ends the reading: any other error (ENOMEM,
+		// ENOBUFS) is one datagram lost, not the end of every READY=1.
+		return errors.Is(in.drain(), net.ErrClosed)
 	})
 }
 
