@@ -117,7 +117,7 @@ func PassOn(f *os.File, name string) (*Socket, error) {
 		return nil, fmt.Errorf("inherited fd %d (%s): unsupported socket (family %d, type %d)", fd, name, family, sotype)
 	}
 	spec := Spec{Network: network, Address: addr}
-	if name != unknownFDName && checkFDName(name) == "" {
+	if name != unknownFDName && FDNameProblem(name) == "" {
 		spec.Name = name
 	}
 	return &Socket{Spec: spec, File: f, Inherited: true, addr: addr}, nil

@@ -219,7 +219,7 @@ func (s *Spec) setOption(key, val string, hasVal bool) string {
 	}
 	switch key {
 	case "name":
-		if reason := checkFDName(val); reason != "" {
+		if reason := FDNameProblem(val); reason != "" {
 			return reason
 		}
 		s.Name = val
@@ -256,9 +256,14 @@ func (s *Spec) setOption(key, val string, hasVal bool) string {
 	return ""
 }
 
-// checkFDName applies systemd's fdname_is_valid() rule to an explicit name,
-// plus our own: no ',' (it ends an option) and not empty.
-func checkFDName(name string) string {
+// FDNameProblem says what is wrong with name as a LISTEN_FDNAMES entry or
+// FDNAME= (systemd's fdname_is_valid: 1 to 255 printable ASCII characters
+// without ':'), or "" when nothing is. The fd store, socketact's and
+// zedr-run's, checks names with it too.
+func FDNameProblem(name string) string {
+	if name == "" {
+		return "name is empty"
+	}
 	if len(name) > maxFDName {
 		return fmt.Sprintf("name is %d bytes, at most %d", len(name), maxFDName)
 	}

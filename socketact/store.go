@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 
 	"zedr-run/internal/sdnotify"
@@ -187,8 +186,8 @@ func send(name string, fds []int, lines ...string) error {
 // fdname_is_valid: empty, longer than 255 bytes, ':' or a control
 // character.
 func checkName(name string) error {
-	if name == "" || len(name) > 255 || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r > '~' || r == ':' }) {
-		return fmt.Errorf("fd store: bad name %q: want 1 to 255 printable ASCII characters without ':'", name)
+	if problem := FDNameProblem(name); problem != "" {
+		return fmt.Errorf("fd store: bad name %q: %s", name, problem)
 	}
 	return nil
 }

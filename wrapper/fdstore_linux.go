@@ -39,9 +39,6 @@ const DefaultFDStoreMax = 128
 // defaultFDName is the name of an fd stored without FDNAME=, as systemd's.
 const defaultFDName = "stored"
 
-// maxFDName is the longest FDNAME= accepted (systemd's fdname_is_valid).
-const maxFDName = 255
-
 // storedFD is one descriptor in the store.
 type storedFD struct {
 	id   int32 // the poller's key
@@ -227,15 +224,10 @@ func (s *supervisor) storeView() []control.StoredFDStatus {
 }
 
 // checkFDName accepts the names systemd's fdname_is_valid accepts:
-// printable ASCII without ':', at most maxFDName bytes, not empty.
+// see socketact.FDNameProblem.
 func checkFDName(name string) error {
-	if name == "" || len(name) > maxFDName {
-		return fmt.Errorf("FDNAME=%.40q: want 1 to %d characters", name, maxFDName)
-	}
-	for _, c := range []byte(name) {
-		if c < ' ' || c > '~' || c == ':' {
-			return fmt.Errorf("FDNAME=%.40q: want printable ASCII without ':'", name)
-		}
+	if problem := socketact.FDNameProblem(name); problem != "" {
+		return fmt.Errorf("FDNAME=%.40q: %s", name, problem)
 	}
 	return nil
 }
