@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"zedr-run/internal/contain"
 )
 
 // declaredControl reads, from /proc, the control socket path that zedr-run
@@ -13,16 +15,11 @@ import (
 // environment), or "". It is for control.Find, which checks that the path
 // is pid's live socket: only main knows zedr-run's flags.
 func declaredControl(pid int) string {
-	proc := "/proc/" + strconv.Itoa(pid)
 	var path string
-	if b, err := os.ReadFile(proc + "/environ"); err == nil {
-		for _, kv := range strings.Split(string(b), "\x00") {
-			if v, ok := strings.CutPrefix(kv, "ZEDR_CONTROL="); ok {
-				path = v
-			}
-		}
+	if env, err := contain.Environ(pid); err == nil {
+		path, _ = contain.Getenv(env, "ZEDR_CONTROL")
 	}
-	if b, err := os.ReadFile(proc + "/cmdline"); err == nil {
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
 		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 		for i := 1; i < len(args) && args[i] != "--"; i++ {
 			a := strings.TrimPrefix(args[i], "-")
