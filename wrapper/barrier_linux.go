@@ -17,6 +17,7 @@ type notifyMessage struct {
 	fields map[string]string // READY=1 -> fields["READY"] == "1"
 	fds    []*os.File        // attached by SCM_RIGHTS: onNotify stores or closes them
 	cut    bool              // it carried more fds than a message may: none kept
+	long   bool              // longer than sdnotify.MaxMessage: ignored whole
 }
 
 // A main process's exit and the sd_notify messages its generation sent just
@@ -89,6 +90,6 @@ func (in *intake) drain() error {
 		if err != nil {
 			return err
 		}
-		in.post(notifyMessage{pid: m.PID, fields: m.Fields, fds: m.FDs, cut: m.FDsCut})
+		in.post(notifyMessage{pid: m.PID, fields: m.Fields, fds: m.FDs, cut: m.FDsCut, long: m.Truncated})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"zedr-run/internal/sdnotify"
 	"zedr-run/wrapper/proc"
 )
 
@@ -148,6 +149,10 @@ func (s *supervisor) onNotify(m notifyMessage) {
 		for _, f := range m.fds {
 			f.Close()
 		}
+		return
+	}
+	if m.long {
+		s.log.Warn("notify message ignored: longer than a notify message may be", "gen", w.g.n, "pid", m.pid, "max_bytes", sdnotify.MaxMessage)
 		return
 	}
 	s.onFDStore(w, m)

@@ -13,8 +13,9 @@
 //     uid) or not at all, and only messages of the accepted uids are
 //     delivered: root, the receiver's own uid and the uids given to Listen
 //     or Restore. Others are read and dropped.
-//   - A datagram is read whole up to MaxMessage bytes; a longer one is cut
-//     there. Descriptors a sender attaches (SCM_RIGHTS) are installed only
+//   - A datagram is read whole up to MaxMessage bytes; a longer one is
+//     ignored whole, as systemd ignores it (Truncated, no fields, its
+//     descriptors closed). Descriptors a sender attaches (SCM_RIGHTS) are installed only
 //     after AcceptFDs, close-on-exec (MSG_CMSG_CLOEXEC) and at most
 //     AcceptFDs' bound (itself at most MaxMessageFDs) per message; without
 //     it the control buffer has room for the credentials only. No

@@ -18,6 +18,10 @@ type Message struct {
 	// FDsCut says the sender attached more descriptors than the Socket
 	// accepts in one message: none of them was kept.
 	FDsCut bool
+	// Truncated says the datagram was longer than MaxMessage. As systemd
+	// does with an overlong notification, none of it is kept: Fields is
+	// empty and its descriptors were closed.
+	Truncated bool
 }
 
 // Parse splits an sd_notify message into its KEY=VALUE lines. Lines with

@@ -42,7 +42,7 @@ func (s *Socket) Receive() (Message, error) {
 		case err != nil:
 			return Message{}, fmt.Errorf("read notify socket %s: %w", s.path, err)
 		}
-		if m, ok := s.message(s.buf[:n], s.oob[:noob], flags&unix.MSG_CTRUNC != 0); ok {
+		if m, ok := s.message(s.buf[:n], s.oob[:noob], flags&unix.MSG_CTRUNC != 0, flags&unix.MSG_TRUNC != 0); ok {
 			return m, nil
 		}
 	}
@@ -62,13 +62,17 @@ func (s *Socket) Wait(ready func() bool) error {
 // sender is one the socket accepts. Every descriptor the kernel installed
 // either goes into the Message or is closed here: a datagram with more
 // descriptors than AcceptFDs allows (cut by the kernel, ctrunc, or not)
-// keeps none, and says so in FDsCut.
-func (s *Socket) message(b, oob []byte, ctrunc bool) (Message, bool) {
+// keeps none, and says so in FDsCut. An overlong datagram (trunc) keeps
+// neither its fields nor its descriptors: a message cut in the middle could
+// say something its sender did not (a STATUS= cut short, or a READY=1 line
+// that came after a cut one), so, as systemd does, it is ignored whole, and
+// Truncated tells the caller to say so.
+func (s *Socket) message(b, oob []byte, ctrunc, trunc bool) (Message, bool) {
 	cred, fds := parseControl(oob)
 	// The buffer is rounded up (CmsgSpace), so it may hold a descriptor more
 	// than allowed without the kernel cutting anything: count them too.
 	ctrunc = ctrunc || (s.maxFDs > 0 && len(fds) > s.maxFDs)
-	if cred == nil || !s.uids[cred.Uid] || ctrunc || s.maxFDs == 0 {
+	if cred == nil || !s.uids[cred.Uid] || ctrunc || trunc || s.maxFDs == 0 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
@@ -76,6 +80,9 @@ func (s *Socket) message(b, oob []byte, ctrunc bool) (Message, bool) {
 	}
 	if cred == nil || !s.uids[cred.Uid] {
 		return Message{}, false
+	}
+	if trunc {
+		return Message{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid), Fields: map[string]string{}, Truncated: true}, true
 	}
 	m := Message{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid), Fields: Parse(string(b)), FDsCut: ctrunc}
 	for _, fd := range fds {

@@ -13,7 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxMessage is the longest datagram read whole; a longer one is cut.
+// MaxMessage is the longest datagram read; a longer one is ignored whole
+// (systemd's limit too: PIPE_BUF, NOTIFY_BUFFER_MAX).
 const MaxMessage = 4096
 
 // MaxMessageFDs bounds the descriptors one message may carry once

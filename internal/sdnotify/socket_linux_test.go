@@ -69,14 +69,23 @@ func TestRoundTrip(t *testing.T) {
 	empty(t, s)
 }
 
-// TestLongMessage: a datagram longer than MaxMessage is cut there.
+// TestLongMessage: a datagram longer than MaxMessage is ignored whole, even
+// the READY=1 before the cut, and says so; one of exactly MaxMessage bytes is
+// read whole.
 func TestLongMessage(t *testing.T) {
 	s := listen(t, t.TempDir())
-	if err := Send(s.Path(), "STATUS="+strings.Repeat("x", 2*MaxMessage)); err != nil {
+	if err := Send(s.Path(), "READY=1\nSTATUS="+strings.Repeat("x", 2*MaxMessage)); err != nil {
 		t.Fatal(err)
 	}
-	if m := receive(t, s); len(m.Fields["STATUS"]) != MaxMessage-len("STATUS=") {
-		t.Errorf("STATUS of %d bytes, want %d", len(m.Fields["STATUS"]), MaxMessage-len("STATUS="))
+	if m := receive(t, s); !m.Truncated || len(m.Fields) != 0 {
+		t.Errorf("overlong datagram: Truncated=%v fields %d; want it ignored whole", m.Truncated, len(m.Fields))
+	}
+	exact := "STATUS=" + strings.Repeat("x", MaxMessage-len("STATUS="))
+	if err := Send(s.Path(), exact); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, s); m.Truncated || len(m.Fields["STATUS"]) != MaxMessage-len("STATUS=") {
+		t.Errorf("datagram of MaxMessage bytes: Truncated=%v, STATUS of %d bytes", m.Truncated, len(m.Fields["STATUS"]))
 	}
 }
 
