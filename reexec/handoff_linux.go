@@ -10,8 +10,9 @@ import (
 // HandoffVersion is the version of the state one zedr-run hands the next
 // across `zedr-run reexec`. A binary reads the versions up to its own.
 // Version 2 spells states by name where version 1 numbered them; version 3
-// adds the children's fd store (FDStore).
-const HandoffVersion = 3
+// adds the children's fd store (FDStore); version 4 adds a starting worker's
+// readiness signal while it waits out --min-ready (HandoffWorker.ReadySignal).
+const HandoffVersion = 4
 
 // HandoffEnv carries the handoff (JSON) to the exec'd binary.
 const HandoffEnv = "ZEDR_HANDOFF"
@@ -106,6 +107,11 @@ type HandoffWorker struct {
 	MainExited bool         `json:"main_exited"`
 	Status     int          `json:"status"` // raw wait status
 	StopAt     time.Time    `json:"stop_at"`
+	// ReadySignal is when a worker still waiting out --min-ready signalled
+	// readiness, and ReadyHow how; zero for every other worker, and in
+	// versions before 4.
+	ReadySignal time.Time `json:"ready_signal,omitzero"`
+	ReadyHow    string    `json:"ready_how,omitempty"`
 }
 
 // HandoffHist is what `zedr-run status` shows of the past. Last and Exited
@@ -165,7 +171,9 @@ func ParseHandoff() (*Handoff, error) {
 
 // decodeHandoff reads a handoff of any version this binary knows. Version
 // 1 numbered the states; version 2 names them (see HandoffState); version
-// 3 adds the fd store, which older ones read as empty.
+// 3 adds the fd store, which older ones read as empty; version 4 the
+// readiness signal of a worker waiting out --min-ready, which older ones
+// read as none.
 func decodeHandoff(b []byte) (*Handoff, error) {
 	var h Handoff
 	if err := json.Unmarshal(b, &h); err != nil {

@@ -28,11 +28,11 @@ func TestHandoffGolden(t *testing.T) {
 	}
 	b = append(b, '\n')
 	if *updateGolden {
-		if err := os.WriteFile("testdata/handoff-v3.json", b, 0o644); err != nil {
+		if err := os.WriteFile(fmt.Sprintf("testdata/handoff-v%d.json", HandoffVersion), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, file := range []string{"testdata/handoff-v1.json", "testdata/handoff-v2.json", "testdata/handoff-v3.json"} {
+	for _, file := range []string{"testdata/handoff-v1.json", "testdata/handoff-v2.json", "testdata/handoff-v3.json", "testdata/handoff-v4.json"} {
 		old, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -54,7 +54,7 @@ func TestHandoffGolden(t *testing.T) {
 			}
 		}
 	}
-	for file, want := range map[string]int{"testdata/handoff-v2.json": 0, "testdata/handoff-v3.json": 2} {
+	for file, want := range map[string]int{"testdata/handoff-v2.json": 0, "testdata/handoff-v3.json": 2, "testdata/handoff-v4.json": 2} {
 		old, _ := os.ReadFile(file)
 		h, err := decodeHandoff(old)
 		if err != nil || len(h.FDStore) != want {
@@ -63,7 +63,18 @@ func TestHandoffGolden(t *testing.T) {
 			t.Errorf("%s: fd store %+v", file, h.FDStore)
 		}
 	}
-	old, err := os.ReadFile("testdata/handoff-v3.json")
+	for file, want := range map[string]string{"testdata/handoff-v3.json": "", "testdata/handoff-v4.json": "READY=1"} {
+		old, _ := os.ReadFile(file)
+		h, err := decodeHandoff(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := h.Gens[1].Workers[0]
+		if w.ReadyHow != want || w.ReadySignal.IsZero() != (want == "") {
+			t.Errorf("%s: starting worker's readiness signal %q at %v, want %q", file, w.ReadyHow, w.ReadySignal, want)
+		}
+	}
+	old, err := os.ReadFile(fmt.Sprintf("testdata/handoff-v%d.json", HandoffVersion))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +127,8 @@ func goldenHandoff() *Handoff {
 				{Slot: 1, PID: 202, MainPID: 250, State: StateDraining, Started: at("2026-11-20T10:01:00Z"), ReadyAt: at("2026-11-20T10:01:01Z"), StopAt: at("2026-11-20T10:05:00Z")},
 			}},
 		{N: 3, Why: "queued restart", FirstPID: 301, State: StateStarting, Started: at("2026-11-20T10:04:00Z"), Slots: []int{0, 1}, Next: 1, Rolling: true,
-			Workers: []HandoffWorker{{Slot: 0, PID: 301, MainPID: 301, State: StateStarting, Started: at("2026-11-20T10:04:00Z")}}},
+			Workers: []HandoffWorker{{Slot: 0, PID: 301, MainPID: 301, State: StateStarting, Started: at("2026-11-20T10:04:00Z"),
+				ReadySignal: at("2026-11-20T10:04:02Z"), ReadyHow: "READY=1"}}},
 		{N: 1, Why: "first start", FirstPID: 101, LastExit: "exit status 0", State: StateExited, Started: at("2026-11-20T10:00:00Z"), ReadyAt: at("2026-11-20T10:00:01Z"), Slots: []int{0, 1}, Next: 2,
 			Workers: []HandoffWorker{}},
 	}

@@ -53,9 +53,10 @@ type worker struct {
 	stopAt     time.Time // when stopTimer fires, for a reexec to re-arm it
 	killTimer  timer     // a look for what is left, killGrace after the stop timeout's SIGKILL
 
-	minReadyTimer timer  // --min-ready: runs from the readiness signal (see minready_linux.go)
-	readyHow      string // how it signalled readiness, while minReadyTimer runs
-	minReadyDone  bool   // it stayed up for --min-ready after its readiness signal
+	minReadyTimer timer     // --min-ready: runs from the readiness signal (see minready_linux.go)
+	readyHow      string    // how it signalled readiness, while minReadyTimer runs
+	readySignal   time.Time // when it did; minReadyTimer runs from there
+	minReadyDone  bool      // it stayed up for --min-ready after its readiness signal
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).

@@ -201,17 +201,7 @@ func (s *supervisor) handoff() (*reexec.Handoff, error) {
 		}
 		h.Slots = append(h.Slots, ref)
 	}
-	for _, g := range s.gens {
-		hg := reexec.HandoffGen{N: g.n, Why: g.why, FirstPID: g.firstPID, LastExit: g.lastExit, State: handoffStates[g.state], Started: g.started,
-			ReadyAt: g.readyAt, Slots: g.slots, Next: g.next, Rolling: g.rolling}
-		for _, w := range g.workers {
-			s.killProbe(w)
-			w.probePID = 0
-			hg.Workers = append(hg.Workers, reexec.HandoffWorker{Slot: w.slot, PID: w.pid, MainPID: w.mainPID, State: handoffStates[w.state],
-				Started: w.started, ReadyAt: w.readyAt, MainExited: w.mainExited, Status: int(w.status), StopAt: w.stopAt})
-		}
-		h.Gens = append(h.Gens, hg)
-	}
+	h.Gens = s.handoffGens()
 	for _, fd := range s.store {
 		h.FDStore = append(h.FDStore, reexec.HandoffStored{FD: int(fd.file.Fd()), Name: fd.name, Kind: fd.kind, Gen: fd.gen, Poll: fd.poll})
 	}
@@ -221,6 +211,54 @@ func (s *supervisor) handoff() (*reexec.Handoff, error) {
 	}
 	h.Hist = hist
 	return h, nil
+}
+
+// handoffGens spells the generations and their workers for the handoff.
+func (s *supervisor) handoffGens() []reexec.HandoffGen {
+	var gens []reexec.HandoffGen
+	for _, g := range s.gens {
+		hg := reexec.HandoffGen{N: g.n, Why: g.why, FirstPID: g.firstPID, LastExit: g.lastExit, State: handoffStates[g.state], Started: g.started,
+			ReadyAt: g.readyAt, Slots: g.slots, Next: g.next, Rolling: g.rolling}
+		for _, w := range g.workers {
+			s.killProbe(w)
+			w.probePID = 0
+			hw := reexec.HandoffWorker{Slot: w.slot, PID: w.pid, MainPID: w.mainPID, State: handoffStates[w.state],
+				Started: w.started, ReadyAt: w.readyAt, MainExited: w.mainExited, Status: int(w.status), StopAt: w.stopAt}
+			if w.minReadyTimer != nil {
+				hw.ReadySignal, hw.ReadyHow = w.readySignal, w.readyHow
+			}
+			hg.Workers = append(hg.Workers, hw)
+		}
+		gens = append(gens, hg)
+	}
+	return gens
+}
+
+// restoreGens takes over the generations handed over, pending the one
+// numbered pending, with their workers' timers re-armed; it returns the
+// workers by pid.
+func (s *supervisor) restoreGens(gens []reexec.HandoffGen, pending int) map[int]*worker {
+	byPID := map[int]*worker{}
+	for _, hg := range gens {
+		g := &generation{n: hg.N, why: hg.Why, firstPID: hg.FirstPID, lastExit: hg.LastExit, state: fromHandoff[hg.State], started: hg.Started,
+			readyAt: hg.ReadyAt, slots: hg.Slots, next: hg.Next, rolling: hg.Rolling}
+		for _, hw := range hg.Workers {
+			w := &worker{g: g, slot: hw.Slot, pid: hw.PID, mainPID: hw.MainPID, state: fromHandoff[hw.State], started: hw.Started,
+				readyAt: hw.ReadyAt, mainExited: hw.MainExited, status: syscall.WaitStatus(hw.Status), stopAt: hw.StopAt,
+				readySignal: hw.ReadySignal, readyHow: hw.ReadyHow}
+			if w.mainPID != w.pid && !w.mainExited {
+				s.setMain(w, w.mainPID)
+			}
+			g.workers = append(g.workers, w)
+			byPID[w.pid] = w
+			s.rearm(w)
+		}
+		s.gens = append(s.gens, g)
+		if g.n == pending {
+			s.pending = g
+		}
+	}
+	return byPID
 }
 
 // handoff spells the history for the handoff: the status types' own JSON.
@@ -246,25 +284,7 @@ func (s *supervisor) restore(h *reexec.Handoff) {
 		st := syscall.WaitStatus(*h.LastExit)
 		s.lastExit = &st
 	}
-	byPID := map[int]*worker{}
-	for _, hg := range h.Gens {
-		g := &generation{n: hg.N, why: hg.Why, firstPID: hg.FirstPID, lastExit: hg.LastExit, state: fromHandoff[hg.State], started: hg.Started,
-			readyAt: hg.ReadyAt, slots: hg.Slots, next: hg.Next, rolling: hg.Rolling}
-		for _, hw := range hg.Workers {
-			w := &worker{g: g, slot: hw.Slot, pid: hw.PID, mainPID: hw.MainPID, state: fromHandoff[hw.State], started: hw.Started,
-				readyAt: hw.ReadyAt, mainExited: hw.MainExited, status: syscall.WaitStatus(hw.Status), stopAt: hw.StopAt}
-			if w.mainPID != w.pid && !w.mainExited {
-				s.setMain(w, w.mainPID)
-			}
-			g.workers = append(g.workers, w)
-			byPID[w.pid] = w
-			s.rearm(w)
-		}
-		s.gens = append(s.gens, g)
-		if g.n == h.Pending {
-			s.pending = g
-		}
-	}
+	byPID := s.restoreGens(h.Gens, h.Pending)
 	for i, ref := range h.Slots {
 		if w := byPID[ref.PID]; i < len(s.slots) && w != nil && w.g.n == ref.Gen {
 			s.slots[i] = w
@@ -320,7 +340,7 @@ func (s *supervisor) rearm(w *worker) {
 	if !w.stopAt.IsZero() {
 		w.stopTimer = s.after(max(0, time.Until(w.stopAt)), timerEvent{w, timerStop})
 	}
-	if w.state != starting {
+	if w.state != starting || s.rearmMinReady(w) {
 		return
 	}
 	w.readyTimer = s.after(max(0, s.cfg.ReadyTimeout-time.Since(w.started)), timerEvent{w, timerReadyTimeout})

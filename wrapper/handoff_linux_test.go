@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"reflect"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,5 +79,53 @@ func TestHandoffHist(t *testing.T) {
 	s.restoreHist(back)
 	if !reflect.DeepEqual(s.hist, history{restarts: 1, rollbacks: 2, crashes: 3, last: last, exited: exited}) {
 		t.Errorf("history comes back as %+v", s.hist)
+	}
+}
+
+// TestHandoffMinReady: a new generation that signalled readiness and waits
+// out --min-ready when zedr-run re-executes itself goes on waiting for the
+// time left in the new process, and then takes over. Its signal does not
+// come again: re-arming the ready timeout instead (as before version 4 of
+// the handoff) rolled back a server that had said it was ready.
+func TestHandoffMinReady(t *testing.T) {
+	cfg := Config{MinReady: 10 * time.Second, ReadyTimeout: 5 * time.Second}
+	m := newMachine(t, cfg)
+	m.serveMinReady(1)
+	m.restart("test")
+	pid := m.started(2)[0]
+	m.ready(pid)
+	m.fx.clock = m.fx.clock.Add(2 * time.Second)
+	b, err := json.Marshal(m.s.handoffGens())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gens []reexec.HandoffGen
+	if err := json.Unmarshal(b, &gens); err != nil {
+		t.Fatal(err)
+	}
+
+	// The re-executed zedr-run: the same processes, a new supervisor.
+	next := newMachine(t, cfg)
+	next.s.gens, next.s.pending, next.fx.procs, next.fx.timers = nil, nil, map[int]*fakeProc{}, nil
+	next.fx.clock = m.fx.clock
+	byPID := next.s.restoreGens(gens, 2)
+	for p, w := range byPID {
+		next.fx.procs[p] = &fakeProc{w: w, alive: true}
+	}
+	old := m.started(1)[0]
+	next.s.slots[0] = byPID[old]
+	for _, tm := range next.fx.timers {
+		if te, ok := tm.ev.(timerEvent); ok && te.kind == timerReadyTimeout {
+			t.Fatalf("the ready timeout was re-armed (%v) for a worker that already signalled readiness", tm.d)
+		}
+	}
+	if d := next.fire("min-ready", isTimer(timerMinReady)); d != 8*time.Second {
+		t.Errorf("--min-ready re-armed for %v, want the 8s left", d)
+	}
+	if got := next.servingGens(); !slices.Equal(got, []int{2}) {
+		t.Errorf("after --min-ready the slots serve %v, want generation 2", got)
+	}
+	if sigs := next.signals(old); !slices.Equal(sigs, []syscall.Signal{syscall.SIGTERM}) {
+		t.Errorf("generation 1 got %v, want the stop signal once", sigs)
 	}
 }

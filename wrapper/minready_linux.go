@@ -58,10 +58,24 @@ func (s *supervisor) awaitMinReady(w *worker, how string) bool {
 	}
 	if w.minReadyTimer == nil {
 		s.dropReadiness(w)
-		w.readyHow = how
+		w.readyHow, w.readySignal = how, s.fx.now()
 		w.minReadyTimer = s.after(d, timerEvent{w, timerMinReady})
 		s.log.Info("ready signal: waiting for --min-ready", append(s.attrs(w), "how", how, "min_ready", d)...)
 	}
+	return true
+}
+
+// rearmMinReady sets the --min-ready timer of a worker handed over by the
+// zedr-run before a reexec while it waited out --min-ready: its readiness
+// signal came then and comes no more, so the wait goes on for the time left
+// rather than the ready timeout running out on a server that said it was
+// ready. It returns false for a worker that was not in that wait.
+func (s *supervisor) rearmMinReady(w *worker) bool {
+	if w.readySignal.IsZero() {
+		return false
+	}
+	left := s.cfg.minReady() - s.fx.now().Sub(w.readySignal)
+	w.minReadyTimer = s.after(max(0, left), timerEvent{w, timerMinReady})
 	return true
 }
 
