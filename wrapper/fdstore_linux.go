@@ -87,6 +87,7 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 			s.log.Warn("fd store: FDSTOREREMOVE=1 without FDNAME=: nothing removed", "gen", w.g.n, "pid", m.pid)
 		} else {
 			s.removeStored(name, fmt.Sprintf("FDSTOREREMOVE=1 from gen %d pid=%d", w.g.n, m.pid))
+			s.forwardRemoved(name)
 		}
 	}
 	if !store {
@@ -117,6 +118,7 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 		files[i] = nil
 		s.store = append(s.store, fd)
 		s.watchStored(fd)
+		s.forwardStored(fd)
 		s.log.Info("fd store: stored", "name", name, "kind", fd.kind, "gen", w.g.n, "pid", m.pid, "poll", poll, "stored", len(s.store))
 	}
 }

@@ -156,6 +156,9 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		notify.AcceptFDs(cfg.FDStoreMax)
 	}
 	defer s.closeStore()
+	if cfg.Handoff == nil {
+		s.restoreManagerStore(cfg.ManagerStored) // a reexec hands over the store itself
+	}
 	defer s.dropQueued() // runs after sv.ended: closes the fds of messages queued for the loop that ended
 	defer sv.ended()
 	// The reaper and the notify reader post through one intake, which

@@ -44,13 +44,19 @@ type managerMessage struct {
 // updates in between), within waitLimit.
 func (m *managerSocket) next(key string) managerMessage {
 	m.t.Helper()
+	return m.nextOf(key)
+}
+
+// nextOf returns the next message that has one of keys.
+func (m *managerSocket) nextOf(keys ...string) managerMessage {
+	m.t.Helper()
 	m.conn.SetReadDeadline(time.Now().Add(waitLimit))
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(64*4))
 	for {
 		n, oobn, _, _, err := m.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
-			m.t.Fatalf("waiting for a message with %s: %v", key, err)
+			m.t.Fatalf("waiting for a message with %s: %v", keys, err)
 		}
 		msg := managerMessage{fields: map[string]string{}}
 		for _, l := range strings.Split(strings.TrimSpace(string(buf[:n])), "\n") {
@@ -68,8 +74,10 @@ func (m *managerSocket) next(key string) managerMessage {
 				}
 			}
 		}
-		if _, ok := msg.fields[key]; ok {
-			return msg
+		for _, key := range keys {
+			if _, ok := msg.fields[key]; ok {
+				return msg
+			}
 		}
 		for _, f := range msg.fds {
 			f.Close()
