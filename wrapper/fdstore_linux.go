@@ -69,6 +69,11 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 	}()
 	store, remove := m.fields["FDSTORE"] == "1", m.fields["FDSTOREREMOVE"] == "1"
 	if !store && !remove {
+		if m.fields["BARRIER"] == "1" {
+			// sd_notify_barrier(3): its fd, closed here (deferred) once every
+			// earlier message of the sender was handled, is the answer.
+			return
+		}
 		if len(files) > 0 || m.cut {
 			s.log.Warn("notify message with descriptors but no FDSTORE=1: closed them", "gen", w.g.n, "pid", m.pid)
 		}

@@ -1,7 +1,9 @@
 package wrapper
 
 import (
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -172,5 +174,29 @@ func TestReloadQueuedAnswersItsOwnSignal(t *testing.T) {
 	m.serve(3)
 	if got := kinds(o.messages()); strings.Join(got, " ") != "READY=1" {
 		t.Fatalf("queued restart done: %q, want READY=1", got)
+	}
+}
+
+// TestBarrierAnswered: BARRIER=1 with a pipe's write end (sd_notify_barrier(3))
+// is answered by closing it once handled, with no warning about a message
+// with descriptors and no FDSTORE=1.
+func TestBarrierAnswered(t *testing.T) {
+	m := newMachine(t, Config{})
+	var logged strings.Builder
+	m.s.log = slog.New(slog.NewTextHandler(&logged, nil))
+	m.serve(1)
+	pid := m.started(1)[0]
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	m.s.handle(notifyMessage{pid: pid, fields: map[string]string{"BARRIER": "1"}, fds: []*os.File{os.NewFile(uintptr(p[1]), "barrier")}})
+	fds := []unix.PollFd{{Fd: int32(p[0]), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 0); err != nil || n != 1 || fds[0].Revents&unix.POLLHUP == 0 {
+		t.Errorf("the barrier's pipe is still open after its message was handled (poll %d %v %#x)", n, err, fds[0].Revents)
+	}
+	if strings.Contains(logged.String(), "level=WARN") {
+		t.Errorf("BARRIER=1 logged a warning:\n%s", logged.String())
 	}
 }
