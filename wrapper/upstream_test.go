@@ -1,6 +1,7 @@
 package wrapper
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -124,8 +125,12 @@ func TestReloadToldToServiceManager(t *testing.T) {
 			m.s.handle(execEvent{w: w})
 			m.fire("ready timeout", isTimer(timerReadyTimeout))
 		}},
-		{"cannot exec", unix.ENOENT, func(w *worker, pid int) {
-			m.s.handle(execEvent{w: w, err: &StartError{"server", unix.ENOENT}})
+		{"cannot exec", unix.ENOEXEC, func(w *worker, pid int) {
+			// The shim reports its exec's failure as a message.
+			m.s.handle(execEvent{w: w, err: &StartError{"server", errors.New("exec /srv/app: no such file or directory")}})
+		}},
+		{"cannot fork", unix.EAGAIN, func(w *worker, pid int) {
+			m.s.handle(execEvent{w: w, err: &StartError{"server", unix.EAGAIN}})
 		}},
 	} {
 		m.restart(c.how)
