@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"zedr-run/wrapper/control"
 )
 
 // Guarantee: Children's fds survive a restart of zedr-run itself (--fdstore).
@@ -124,7 +127,8 @@ func TestChildStoreInManagerStore(t *testing.T) {
 	// with its store in LISTEN_FDS.
 	z.signal(syscall.SIGKILL)
 	z.wait()
-	again := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ exec "$@"`, "sh", bin("zedr-run")}, args...)...)
+	ctl := filepath.Join(dir, "control.sock")
+	again := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ exec "$@"`, "sh", bin("zedr-run"), "--control", ctl}, args...)...)
 	again.Env = append(os.Environ(), "NOTIFY_SOCKET="+mgr.path,
 		"LISTEN_FDS="+strconv.Itoa(len(store.files)), "LISTEN_FDNAMES="+strings.Join(store.names, ":"))
 	again.ExtraFiles = store.files
@@ -133,6 +137,14 @@ func TestChildStoreInManagerStore(t *testing.T) {
 	z2.waitLog(`msg="fd store: restored from the service manager's store" name=keep kind=memfd poll=false`)
 	z2.waitLog(`py gen=1 state=3 fdnames=web:state:keep$`)
 	z2.readyPID(1)
+	st := waitStatus(t, ctl, "the store taken back", func(st control.Status) bool { return len(st.FDStore) == 2 })
+	var got []string
+	for _, fd := range st.FDStore {
+		got = append(got, fmt.Sprintf("%d:%s:%s:%d:%v", fd.FD, fd.Name, fd.Kind, fd.Gen, fd.Poll))
+	}
+	if want := []string{"4:state:memfd:0:true", "5:keep:memfd:0:false"}; !slices.Equal(got, want) {
+		t.Errorf("status lists the store as %v, want %v", got, want)
+	}
 	t.Logf("counter 1 -> 3 across a restart and a SIGKILL of zedr-run; the manager's store: %v", store.names)
 	z2.signal(syscall.SIGTERM)
 	z2.wait()
