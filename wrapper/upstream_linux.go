@@ -22,7 +22,8 @@ import (
 //     that time is not before it sent the signal; a restart requested while
 //     another runs is queued and sends its own RELOADING=1 when it begins,
 //     so systemd's reload is the one that answers its signal. With --check
-//     the reload begins with the check.
+//     the reload begins with the check. Replacing crashed workers while
+//     the others serve is no reload: STATUS= only.
 //   - It ends with READY=1 once the new generation took over, and with
 //     READY=1, STATUS=<why> and ERRNO=<errno> when it failed (the check
 //     refused it, it could not start, or it was rolled back): the old
@@ -67,6 +68,23 @@ func (s *supervisor) reloadBegins(status string) {
 	}
 	s.reloading = true
 	s.tell("RELOADING=1", sdnotify.MonotonicUsec(), "STATUS="+status)
+}
+
+// tellStarted tells the service manager that generation n started: a
+// reload begins when it replaces one that serves, unless it only fills the
+// slots of crashed workers (with more than one worker, the others serve
+// on): that is no reload, and a ReloadSignal= meanwhile is queued behind
+// it and answered by a RELOADING=1 of its own.
+func (s *supervisor) tellStarted(n int, why string) {
+	serving := s.serving()
+	switch {
+	case len(serving) == 0:
+		s.tell(fmt.Sprintf("STATUS=starting generation %d (%s)", n, why))
+	case why == crashRestart:
+		s.tell(fmt.Sprintf("STATUS=replacing crashed workers: generation %d starting, generation %d serving", n, serving[0].g.n))
+	default:
+		s.reloadBegins(fmt.Sprintf("restarting: generation %d starting (%s), generation %d serving", n, why, serving[0].g.n))
+	}
 }
 
 // ready tells the service manager that a generation serves (the first

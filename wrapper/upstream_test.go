@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,5 +204,20 @@ func TestBarrierAnswered(t *testing.T) {
 	}
 	if strings.Contains(logged.String(), "level=WARN") {
 		t.Errorf("BARRIER=1 logged a warning:\n%s", logged.String())
+	}
+}
+
+// TestCrashReplacementIsNoReload: with several workers, replacing a crashed
+// one while the others serve is no reload: STATUS= only, then READY=1.
+func TestCrashReplacementIsNoReload(t *testing.T) {
+	o := newOuterManager(t)
+	m := newMachine(t, Config{OuterNotify: o.path, Workers: 2})
+	m.serve(1)
+	o.messages()
+	m.exit(m.started(1)[0], 1)
+	m.fire("backoff", func(ev event) bool { _, ok := ev.(backoffEvent); return ok })
+	m.serve(2)
+	if got := kinds(o.messages()); slices.Contains(got, "RELOADING=1+MONOTONIC_USEC") || got[len(got)-1] != "READY=1" {
+		t.Fatalf("a crashed worker replaced: %q, want no RELOADING=1 and a READY=1", got)
 	}
 }

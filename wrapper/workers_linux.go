@@ -62,11 +62,7 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 		}
 	}
 	s.log.Info("generation started", attrs...)
-	if serving := s.serving(); len(serving) > 0 {
-		s.reloadBegins(fmt.Sprintf("restarting: generation %d starting (%s), generation %d serving", n, why, serving[0].g.n))
-	} else {
-		s.tell(fmt.Sprintf("STATUS=starting generation %d (%s)", n, why))
-	}
+	s.tellStarted(n, why)
 	return nil
 }
 
