@@ -103,7 +103,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: "compat", EnvVars: []string{"ZEDR_COMPAT"},
 				Usage: "also set another tool's variables: einhorn, server-starter, nginx (repeatable)"},
 			&cli.BoolFlag{Name: "fdstore", EnvVars: []string{"ZEDR_FDSTORE"},
-				Usage: "also keep the sockets in systemd's file descriptor store (the unit needs FileDescriptorStoreMax=), so that they survive a restart or crash of zedr-run itself"},
+				Usage: "also keep the sockets, and the descriptors the children store, in systemd's file descriptor store (the unit needs FileDescriptorStoreMax=), so that they survive a restart or crash of zedr-run itself"},
 			&cli.IntFlag{Name: "fdstore-max", EnvVars: []string{"ZEDR_FDSTORE_MAX"}, Value: wrapper.DefaultFDStoreMax,
 				Usage: "keep up to `N` descriptors the children store (FDSTORE=1 and FDNAME= on NOTIFY_SOCKET, as systemd's FileDescriptorStoreMax=) and hand them to every later generation after the --listen sockets, named in LISTEN_FDNAMES; 0 turns the store off"},
 			&cli.IntFlag{Name: "workers", EnvVars: []string{"ZEDR_WORKERS"}, Value: 1,
@@ -206,7 +206,9 @@ func serve(c *cli.Context, logs *logbuf.Writer) error {
 	if cfg.Handoff != nil {
 		socks, err = handedOverSockets(cfg.Handoff)
 	} else {
-		socks, err = socketact.OpenAll(specs)
+		// What the children kept in systemd's store (--fdstore) comes back
+		// with the sockets: set apart, for the children's store.
+		socks, cfg.ManagerStored, err = socketact.OpenAllStored(specs)
 	}
 	if err != nil {
 		return err
@@ -376,7 +378,9 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 		return cfg, nil, nil, usagef("bad ZEDR_CONTAINMENT %q: want cgroup or scan (or unset: cgroup where possible)", cfg.Containment)
 	}
 	cfg.OuterNotify = os.Getenv("NOTIFY_SOCKET") // zedr-run's own service manager, if any
-	// With --fdstore the store holds the sockets too: their files stay.
+	// With --fdstore the store holds the sockets too (their files stay),
+	// and what the children store.
+	cfg.ForwardStore = c.Bool("fdstore")
 	if cfg.KeepSocketFiles = c.Bool("fdstore"); cfg.KeepSocketFiles && cfg.OuterNotify == "" {
 		return cfg, nil, nil, usagef("--fdstore needs a service manager: NOTIFY_SOCKET is not set (run zedr-run as a systemd service with FileDescriptorStoreMax=)")
 	}

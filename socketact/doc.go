@@ -42,6 +42,11 @@
 //     removes them from the store, so that closing one closes it.
 //   - Listeners and PacketConns skip passed fds that are not sockets (a
 //     stored memfd).
+//   - OpenAllStored sets apart the inherited fds named by ManagerStoreName
+//     (zedr-store.NAME, zedr-store-nopoll.NAME: what zedr-run kept for its
+//     children in its own service manager's store) and never takes them
+//     for sockets; no --listen spec or socket unit's name can be mistaken
+//     for them, since a spec adopts by address.
 //
 // The socket code is Linux only; elsewhere Open, Inherited and Files return
 // ErrUnsupported.

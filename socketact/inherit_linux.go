@@ -52,6 +52,11 @@ func OpenAll(specs []Spec) ([]*Socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inherited sockets: %w", err)
 	}
+	return openAll(specs, files, names)
+}
+
+// openAll is OpenAll with the inherited files and their names.
+func openAll(specs []Spec, files []*os.File, names []string) ([]*Socket, error) {
 	adopted := make([]bool, len(files))
 	socks := make([]*Socket, 0, len(specs))
 	closeAll := func() {

@@ -74,9 +74,13 @@ func (s *supervisor) startCheck(why string, waiters []chan<- error) {
 		err = fmt.Errorf("start check %q: %w", s.cfg.Check, err)
 		s.log.Error("check did not start: no restart", "why", why, "err", err)
 		s.hist.checkFail++
+		s.reloadFailed(s.servingAnd(fmt.Sprintf("no restart: %v", err)), errnoOf(err))
 		for _, w := range waiters {
 			w <- err
 		}
+	}
+	if serving := s.serving(); len(serving) > 0 {
+		s.reloadBegins(fmt.Sprintf("restarting: checking generation %d (%s), generation %d serving", s.nextGen, why, serving[0].g.n))
 	}
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -208,6 +212,7 @@ func (s *supervisor) finishCheck() {
 	}
 	s.log.Error("check failed: no restart", attrs...)
 	s.hist.checkFail++
+	s.reloadFailed(s.servingAnd(fmt.Sprintf("no restart: check %s", status)), errnoCheckRefused)
 	for _, w := range c.waiters {
 		w <- err
 	}

@@ -118,6 +118,11 @@ type Config struct {
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
 	// service manager, or "". The children never see it.
 	OuterNotify string
+	// ForwardStore pushes what the children store on to OuterNotify's fd
+	// store too, and ManagerStored is what that store handed back to this
+	// zedr-run at its start (see managerstore_linux.go).
+	ForwardStore  bool
+	ManagerStored []socketact.ManagerStored
 	// Workers is how many children of each generation share the sockets,
 	// each with ZEDR_WORKER=<0..Workers-1>; 0 means 1, at most MaxWorkers.
 	Workers int

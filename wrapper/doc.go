@@ -57,6 +57,15 @@
 //     the sockets, in the order stored. It outlives crashes and goes into
 //     the reexec handoff. Hang-ups are watched by epoll on the fdPoller's
 //     own goroutine (fdpoll_linux.go), which only posts fdHangup events.
+//     With Config.ForwardStore (--fdstore) every descriptor stored and
+//     every removal goes on to the service manager's store too, and what
+//     that store hands back at start fills the store again
+//     (managerstore_linux.go).
+//   - The service manager (Config.OuterNotify) sees every restart as a
+//     reload (upstream_linux.go): RELOADING=1 with MONOTONIC_USEC= when it
+//     begins while something serves, READY=1 when it ends, with STATUS= and
+//     ERRNO= when it failed, so that systemd's Type=notify-reload never
+//     waits for a READY=1 that does not come.
 //   - In transparent mode (Config.InterceptBind) children get no socket fds
 //     and no LISTEN_* variables; each generation's seccomp listener is served
 //     by its own goroutine (package intercept, wired in intercept_linux.go),

@@ -44,7 +44,7 @@ func (s *supervisor) execFailed(w *worker, err error) {
 	for _, other := range g.workers {
 		if s.slots[other.slot] == other {
 			s.log.Error("worker failed to start", "gen", g.n, "worker", w.slot, "err", err)
-			s.rollback(g, fmt.Sprintf("worker %d did not start: %v", w.slot, err))
+			s.rollbackWith(g, fmt.Sprintf("worker %d did not start: %v", w.slot, err), errnoOf(err))
 			return
 		}
 	}

@@ -69,6 +69,11 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 	}()
 	store, remove := m.fields["FDSTORE"] == "1", m.fields["FDSTOREREMOVE"] == "1"
 	if !store && !remove {
+		if m.fields["BARRIER"] == "1" {
+			// sd_notify_barrier(3): its fd, closed here (deferred) once every
+			// earlier message of the sender was handled, is the answer.
+			return
+		}
 		if len(files) > 0 || m.cut {
 			s.log.Warn("notify message with descriptors but no FDSTORE=1: closed them", "gen", w.g.n, "pid", m.pid)
 		}
@@ -87,6 +92,7 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 			s.log.Warn("fd store: FDSTOREREMOVE=1 without FDNAME=: nothing removed", "gen", w.g.n, "pid", m.pid)
 		} else {
 			s.removeStored(name, fmt.Sprintf("FDSTOREREMOVE=1 from gen %d pid=%d", w.g.n, m.pid))
+			s.forwardRemoved(name)
 		}
 	}
 	if !store {
@@ -117,6 +123,7 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 		files[i] = nil
 		s.store = append(s.store, fd)
 		s.watchStored(fd)
+		s.forwardStored(fd)
 		s.log.Info("fd store: stored", "name", name, "kind", fd.kind, "gen", w.g.n, "pid", m.pid, "poll", poll, "stored", len(s.store))
 	}
 }

@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"fmt"
+	"syscall"
 	"time"
 
 	"zedr-run/wrapper/control"
@@ -143,7 +144,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 		s.hist.restarts++
 	}
 	s.hist.restartEnded(g.n, control.ResultOK, "")
-	s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d pid=%d", g.n, g.pid()))
+	s.ready(fmt.Sprintf("serving: generation %d pid=%d", g.n, g.pid()))
 	g.answer(nil)
 	s.afterFailure()
 }
@@ -152,6 +153,12 @@ func (s *supervisor) onReady(w *worker, how string) {
 // Whatever serves goes on serving: in a rolling start, that is the new
 // workers already in their slots and the old ones of every other slot.
 func (s *supervisor) rollback(g *generation, reason string) {
+	s.rollbackWith(g, reason, errnoExited)
+}
+
+// rollbackWith is rollback, telling the service manager errno as the
+// failure's ERRNO=.
+func (s *supervisor) rollbackWith(g *generation, reason string, errno syscall.Errno) {
 	if g != s.pending {
 		return
 	}
@@ -175,10 +182,10 @@ func (s *supervisor) rollback(g *generation, reason string) {
 	s.hist.restartEnded(g.n, control.ResultRolledBack, reason)
 	if serving := s.serving(); len(serving) > 0 {
 		s.log.Error("generation rolled back", "gen", g.n, "pid", pid, "reason", reason, "serving", serving[0].g.n)
-		s.tell("READY=1", fmt.Sprintf("STATUS=serving: generation %d; generation %d rolled back: %s", serving[0].g.n, g.n, reason))
+		s.reloadFailed(fmt.Sprintf("serving: generation %d; generation %d rolled back: %s", serving[0].g.n, g.n, reason), errno)
 	} else {
 		s.log.Error("generation failed before ready", "gen", g.n, "pid", pid, "reason", reason)
-		s.tell(fmt.Sprintf("STATUS=generation %d failed before ready: %s", g.n, reason))
+		s.reloadFailed(fmt.Sprintf("generation %d failed before ready: %s", g.n, reason), errno)
 	}
 	g.rollBack(len(kept) > 0)
 	if len(kept) > 0 {

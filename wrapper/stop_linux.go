@@ -101,7 +101,7 @@ func (s *supervisor) onTimer(ev timerEvent) {
 		s.onReady(w, "alive for "+s.cfg.Ready.Delay.String())
 	case timerReadyTimeout:
 		if w.g == s.pending && w.state == starting {
-			s.rollback(w.g, fmt.Sprintf("%snot ready after %v (readiness: %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready))
+			s.rollbackWith(w.g, fmt.Sprintf("%snot ready after %v (readiness: %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready), errnoNotReady)
 		}
 	case timerProbe:
 		w.probeTimer = nil

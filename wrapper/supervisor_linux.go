@@ -55,6 +55,11 @@ type supervisor struct {
 	events    chan event
 	done      chan struct{}
 
+	// reloading: RELOADING=1 went to outer, READY=1 not yet (upstream_linux.go);
+	// reportedErrno: the ERRNO= of the last failure told, until READY=1 clears it.
+	reloading     bool
+	reportedErrno syscall.Errno
+
 	gens    []*generation // every generation with a process left, oldest first
 	slots   []*worker     // the ready worker serving each slot (ZEDR_WORKER), nil while empty
 	pending *generation   // the one starting, or nil
@@ -151,6 +156,9 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		notify.AcceptFDs(cfg.FDStoreMax)
 	}
 	defer s.closeStore()
+	if cfg.Handoff == nil {
+		s.restoreManagerStore(cfg.ManagerStored) // a reexec hands over the store itself
+	}
 	defer s.dropQueued() // runs after sv.ended: closes the fds of messages queued for the loop that ended
 	defer sv.ended()
 	// The reaper and the notify reader post through one intake, which

@@ -3,8 +3,6 @@ package wrapper
 import (
 	"fmt"
 	"time"
-
-	"zedr-run/internal/sdnotify"
 )
 
 // Restart policies for --rollout.
@@ -64,11 +62,7 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 		}
 	}
 	s.log.Info("generation started", attrs...)
-	if serving := s.serving(); len(serving) > 0 {
-		s.tell("RELOADING=1", sdnotify.MonotonicUsec(), fmt.Sprintf("STATUS=restarting: generation %d starting (%s), generation %d serving", n, why, serving[0].g.n))
-	} else {
-		s.tell(fmt.Sprintf("STATUS=starting generation %d (%s)", n, why))
-	}
+	s.tellStarted(n, why)
 	return nil
 }
 
@@ -103,6 +97,7 @@ func (s *supervisor) startFailed(g *generation, err error) {
 	s.abandon(g)
 	s.log.Error("generation failed to start", "gen", g.n, "pid", g.pid(), "why", g.why, "err", err)
 	s.hist.startFailed(g.n, g.why, err)
+	s.reloadFailed(s.servingAnd(fmt.Sprintf("generation %d failed to start: %v", g.n, err)), errnoOf(err))
 	g.answer(err)
 	if g.n == 1 {
 		s.startErr = err
@@ -127,7 +122,7 @@ func (s *supervisor) startNext(g *generation) {
 	g.next++
 	if err := s.startWorker(g, i); err != nil {
 		s.log.Error("worker failed to start", "gen", g.n, "worker", i, "err", err)
-		s.rollback(g, fmt.Sprintf("worker %d did not start: %v", i, err))
+		s.rollbackWith(g, fmt.Sprintf("worker %d did not start: %v", i, err), errnoOf(err))
 	}
 }
 

@@ -2,8 +2,9 @@
 // receiving socket zedr-run gives its children as NOTIFY_SOCKET (Listen,
 // Restore, Socket.Receive), and the one sender every sending place in
 // zedr-run uses (Sender): zedr-run's messages to its own service manager
-// (READY=1, RELOADING=1 with MonotonicUsec, STATUS=, STOPPING=1), the fd
-// store push with SCM_RIGHTS (socketact.StoreFDs), and a child's Notify
+// (READY=1, RELOADING=1 with MonotonicUsec, STATUS=, ERRNO=, STOPPING=1),
+// the fd store pushes with SCM_RIGHTS (socketact.StoreFDs, and the
+// children's descriptors with --fdstore), and a child's Notify
 // (socketact.Notify, which the test server uses).
 //
 // Guarantees:
