@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Guarantee: a server that follows the handover protocol keeps its
+// connections and its state across restarts (examples/keepconn).
+
+// TestConnectionsSurviveRestarts: 20 clients keep one connection each to
+// examples/keepconn and send requests on it without pause (INCR, ECHO,
+// INCR per batch, each batch written in two pieces cut at a varying place,
+// so that requests are often half-sent when a restart comes), while the
+// service is restarted 20 times. A 21st connection leaves half a request
+// in the server before each restart and completes it after. Every
+// connection stays open and is served by the last generation at the end,
+// every request gets its answer (the INCRs of a client see the counter
+// grow, the ECHOs their own text), and the counter equals the number of
+// INCRs answered.
+func TestConnectionsSurviveRestarts(t *testing.T) {
+	const clients, restarts = 20, 20
+	ctl := filepath.Join(t.TempDir(), "control.sock")
+	z := startZedr(t, "--control", ctl, "--listen", "tcp:127.0.0.1:0,name=web", "--ready", "notify", "--", bin("keepconn"))
+	z.readyPID(1)
+
+	var incrs, requests atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	conns := make([]*lineConn, clients)
+	failures := make([]error, clients)
+	for i := range conns {
+		conns[i] = dialLine(t, z.addr)
+	}
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failures[i] = c.loop(i, stop, &incrs, &requests)
+		}()
+	}
+	partial := dialLine(t, z.addr)
+
+	handedBytes := regexp.MustCompile(`handed over: conns=\d+ unread_bytes=(\d+)`)
+	for r := 1; r <= restarts; r++ {
+		text := fmt.Sprintf("part-%d", r)
+		partial.write(t, "ECHO "+text[:3])
+		out, err := exec.Command(bin("zedr-run"), "restart", "--wait", "--control", ctl).CombinedOutput()
+		if err != nil {
+			t.Fatalf("restart %d: %v: %s", r, err, out)
+		}
+		partial.write(t, text[3:]+"\n")
+		if got := partial.read(t); got != text {
+			t.Fatalf("restart %d: the request cut by it was answered %q, want %q", r, got, text)
+		}
+		// Under load: the clients go on between restarts.
+		waitCount(t, &requests, requests.Load()+clients)
+	}
+	close(stop)
+	wg.Wait()
+
+	closed := 0
+	for i, err := range failures {
+		if err != nil {
+			closed++
+			t.Errorf("client %d: %v", i, err)
+		}
+	}
+	last := strconv.Itoa(restarts + 1)
+	for i, c := range append(conns, partial) {
+		c.write(t, "GEN\n")
+		if got := c.read(t); got != last {
+			t.Errorf("connection %d is answered by generation %s, want %s", i, got, last)
+		}
+	}
+	check := dialLine(t, z.addr)
+	check.write(t, "GET\n")
+	counter := check.read(t)
+	if counter != strconv.FormatInt(incrs.Load(), 10) {
+		t.Errorf("counter=%s after %d INCRs answered: the state was not kept", counter, incrs.Load())
+	}
+	if n := z.countLog(fmt.Sprintf(`keepconn gen=\d+ serving: took_over=%d `, clients+1)); n != restarts {
+		t.Errorf("%d generations took over %d connections, want %d", n, clients+1, restarts)
+	}
+	unread := 0
+	for _, m := range handedBytes.FindAllStringSubmatch(z.log(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		unread += n
+	}
+	// A client that failed left its last request unanswered or closed.
+	t.Logf("%d restarts, %d connections: %d closed or failed, %d requests answered (%d INCRs, counter=%s); %d unread bytes handed over",
+		restarts, clients+1, closed, requests.Load()+int64(restarts), incrs.Load(), counter, unread)
+}
+
+// lineConn is one client connection of the line protocol.
+type lineConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialLine(t *testing.T, addr string) *lineConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &lineConn{c: c, r: bufio.NewReader(c)}
+}
+
+func (l *lineConn) write(t *testing.T, s string) {
+	t.Helper()
+	l.c.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := l.c.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *lineConn) read(t *testing.T) string {
+	t.Helper()
+	l.c.SetDeadline(time.Now().Add(waitLimit))
+	line, err := l.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read %q: %v", line, err)
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+// batchPause paces each client: 20 clients sending without pause would
+// keep a small machine's cores busy and slow the restarts under test (and
+// the other tests running beside it) for nothing.
+const batchPause = time.Millisecond
+
+// loop sends batches until stop and checks every answer; it returns why
+// it ended early (the connection closed, an answer missing or wrong).
+func (l *lineConn) loop(id int, stop <-chan struct{}, incrs, requests *atomic.Int64) error {
+	last := int64(0)
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return nil
+		case <-time.After(batchPause):
+		}
+		echo := fmt.Sprintf("c%d-%d", id, n)
+		batch := "INCR\nECHO " + echo + "\nINCR\n"
+		cut := 1 + n%(len(batch)-1)
+		l.c.SetDeadline(time.Now().Add(waitLimit))
+		for _, piece := range []string{batch[:cut], batch[cut:]} {
+			if _, err := l.c.Write([]byte(piece)); err != nil {
+				return fmt.Errorf("batch %d: write: %w", n, err)
+			}
+		}
+		for _, want := range []string{"INCR", echo, "INCR"} {
+			line, err := l.r.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("batch %d: no answer to %s: %w", n, want, err)
+			}
+			got := strings.TrimSuffix(line, "\n")
+			if want != "INCR" {
+				if got != want {
+					return fmt.Errorf("batch %d: ECHO answered %q, want %q", n, got, want)
+				}
+			} else if v, err := strconv.ParseInt(got, 10, 64); err != nil || v <= last {
+				return fmt.Errorf("batch %d: INCR answered %q after %d", n, got, last)
+			} else {
+				last = v
+				incrs.Add(1)
+			}
+			requests.Add(1)
+		}
+	}
+}
+
+// waitCount waits until n reaches at least want.
+func waitCount(t *testing.T, n *atomic.Int64, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for n.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the clients made no progress: %d requests, want %d", n.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
