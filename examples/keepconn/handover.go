@@ -184,6 +184,24 @@ func awaitTakeover(uc *net.UnixConn) <-chan error {
 	return ch
 }
 
+// awaitEnd is closed when every other copy of uc's peer is closed: after a
+// handover, when the next generation is gone (it holds its copy until this
+// generation exits, and took the store's out).
+func awaitEnd(uc *net.UnixConn) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, uc)
+		close(ch)
+	}()
+	return ch
+}
+
+// renewHandover closes old and leaves a new handover socket in the store.
+func renewHandover(old *net.UnixConn) (*net.UnixConn, error) {
+	old.Close()
+	return newHandover()
+}
+
 // pass sends one connection to the next generation.
 func pass(uc *net.UnixConn, i int, c net.Conn) error {
 	sc, ok := c.(interface{ File() (*os.File, error) })

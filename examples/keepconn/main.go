@@ -104,12 +104,19 @@ func run() error {
 		asks = awaitTakeover(next)
 	}
 	handedOver := false
+	var gone <-chan struct{}
 	for {
 		select {
 		case err := <-asks:
 			asks = nil
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "keepconn gen=%s: handover socket: %v\n", s.gen, err)
+				// The next generation took our end out of the store and
+				// went away before asking: leave a new one.
+				fmt.Fprintf(os.Stderr, "keepconn gen=%s: the next generation left before asking (%v)\n", s.gen, err)
+				if next, err = renewHandover(next); err != nil {
+					return err
+				}
+				asks = awaitTakeover(next)
 				continue
 			}
 			n, unread, err := s.handOver(next)
@@ -117,7 +124,25 @@ func run() error {
 				return fmt.Errorf("handover: %w", err)
 			}
 			handedOver = true
+			gone = awaitEnd(next)
 			fmt.Fprintf(os.Stderr, "keepconn gen=%s handed over: conns=%d unread_bytes=%d counter=%d\n", s.gen, n, unread, s.counter)
+		case <-gone:
+			// The generation that took everything over died before we
+			// were told to stop: zedr-run rolled it back and counts on us.
+			// What it took died with it; serve again, with our state.
+			gone = nil
+			counter := s.counter
+			lmap, err := socketact.Listeners()
+			if err != nil {
+				return err
+			}
+			s.listen(lmap)
+			if next, err = renewHandover(next); err != nil {
+				return err
+			}
+			asks = awaitTakeover(next)
+			handedOver = false
+			fmt.Fprintf(os.Stderr, "keepconn gen=%s serving again: the generation that took over is gone; counter=%d\n", s.gen, counter)
 		case sig := <-sigs:
 			if !handedOver {
 				// No successor asked: the service stops. Answer what was

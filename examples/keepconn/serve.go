@@ -166,6 +166,7 @@ func (s *server) quiesce() []*client {
 	for _, l := range s.listeners {
 		l.Close() // our copy: the socket itself stays open in zedr-run
 	}
+	s.listeners = nil
 	s.accepting.Wait()
 	s.mu.Lock()
 	for c := range s.clients {

@@ -192,3 +192,81 @@ func waitCount(t *testing.T, n *atomic.Int64, want int64) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// brokenTakeover stands for a new version that takes everything over and
+// dies before it is ready: it speaks keepconn's handover (remove the
+// stored end, TAKEOVER, receive until DONE) and exits 3.
+const brokenTakeover = `
+import os, socket, sys
+names = os.environ["LISTEN_FDNAMES"].split(":")
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+ns.connect(addr)
+ns.send(b"FDSTOREREMOVE=1\nFDNAME=handover")
+h = socket.socket(fileno=3 + names.index("handover"))
+h.send(b"TAKEOVER")
+taken = []
+while True:
+    msg, fds, _, _ = socket.recv_fds(h, 64, 1)
+    taken += fds
+    if msg == b"DONE":
+        break
+print("broken: took over %d connections, exiting" % len(taken), file=sys.stderr, flush=True)
+sys.exit(3)
+`
+
+// TestTakeoverByBrokenGeneration: a new version that takes the connections
+// over and then dies before it is ready is rolled back; the old
+// generation, which had handed everything over, accepts and serves again
+// with its counter, and leaves a new handover socket, so that the next
+// restart takes over from it.
+func TestTakeoverByBrokenGeneration(t *testing.T) {
+	python := needTool(t, "/usr/bin/python3")
+	dir := t.TempDir()
+	serve := filepath.Join(dir, "serve")
+	good := []byte("#!/bin/sh\nexec " + bin("keepconn") + "\n")
+	writeFile(t, serve, good, 0o755)
+	ctl := filepath.Join(dir, "control.sock")
+	z := startZedr(t, "--control", ctl, "--no-watch", "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--", serve)
+	z.readyPID(1)
+	handed := dialLine(t, z.addr)
+	handed.write(t, "INCR\n")
+	if got := handed.read(t); got != "1" {
+		t.Fatalf("INCR answered %q, want 1", got)
+	}
+
+	renameInto(t, serve, []byte("#!"+python+"\n"+brokenTakeover), 0o755)
+	out, err := exec.Command(bin("zedr-run"), "restart", "--wait", "--control", ctl).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "rolled back") {
+		t.Fatalf("restart onto the broken version: %v: %s; want a rollback", err, out)
+	}
+	z.waitLog(`broken: took over 1 connections, exiting`)
+	z.waitLog(`keepconn gen=1 serving again: the generation that took over is gone; counter=1$`)
+	handed.c.SetDeadline(time.Now().Add(waitLimit))
+	if line, err := handed.r.ReadString('\n'); err == nil {
+		t.Errorf("the connection the broken version took still answers %q", line)
+	}
+
+	c := dialLine(t, z.addr)
+	for _, req := range []struct{ send, want string }{{"INCR", "2"}, {"GEN", "1"}} {
+		c.write(t, req.send+"\n")
+		if got := c.read(t); got != req.want {
+			t.Fatalf("after the rollback %s answered %q, want %q", req.send, got, req.want)
+		}
+	}
+
+	renameInto(t, serve, good, 0o755)
+	if out, err := exec.Command(bin("zedr-run"), "restart", "--wait", "--control", ctl).CombinedOutput(); err != nil {
+		t.Fatalf("restart onto the good version: %v: %s", err, out)
+	}
+	z.waitLog(`keepconn gen=3 serving: took_over=1 unread_bytes=0 counter=2$`)
+	for _, req := range []struct{ send, want string }{{"INCR", "3"}, {"GEN", "3"}} {
+		c.write(t, req.send+"\n")
+		if got := c.read(t); got != req.want {
+			t.Fatalf("after the next restart %s answered %q, want %q", req.send, got, req.want)
+		}
+	}
+	t.Logf("the broken version took 1 connection and died; generation 1 served again (counter 2); generation 3 took its connection over (counter 3)")
+}
