@@ -195,9 +195,11 @@ func waitCount(t *testing.T, n *atomic.Int64, want int64) {
 
 // brokenTakeover stands for a new version that takes everything over and
 // dies before it is ready: it speaks keepconn's handover (remove the
-// stored end, TAKEOVER, receive until DONE) and exits 3.
+// stored end, TAKEOVER, receive until DONE) and exits 3. Preceded by
+// "early = True", it exits 3 right after removing the stored end.
 const brokenTakeover = `
 import os, socket, sys
+early = globals().get("early", False)
 names = os.environ["LISTEN_FDNAMES"].split(":")
 addr = os.environ["NOTIFY_SOCKET"]
 if addr.startswith("@"):
@@ -205,6 +207,9 @@ if addr.startswith("@"):
 ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 ns.connect(addr)
 ns.send(b"FDSTOREREMOVE=1\nFDNAME=handover")
+if early:
+    print("broken: removed the handover socket, exiting", file=sys.stderr, flush=True)
+    sys.exit(3)
 h = socket.socket(fileno=3 + names.index("handover"))
 h.send(b"TAKEOVER")
 taken = []
@@ -221,7 +226,10 @@ sys.exit(3)
 // over and then dies before it is ready is rolled back; the old
 // generation, which had handed everything over, accepts and serves again
 // with its counter, and leaves a new handover socket, so that the next
-// restart takes over from it.
+// restart takes over from it. A new version that takes the old one's
+// handover socket out of the store and dies before it asks is rolled back
+// too; the old generation leaves a new one, and the next restart takes
+// over from it.
 func TestTakeoverByBrokenGeneration(t *testing.T) {
 	python := needTool(t, "/usr/bin/python3")
 	dir := t.TempDir()
@@ -257,16 +265,24 @@ func TestTakeoverByBrokenGeneration(t *testing.T) {
 		}
 	}
 
+	renameInto(t, serve, []byte("#!"+python+"\nearly = True\n"+brokenTakeover), 0o755)
+	out, err = exec.Command(bin("zedr-run"), "restart", "--wait", "--control", ctl).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "rolled back") {
+		t.Fatalf("restart onto the version that dies before asking: %v: %s; want a rollback", err, out)
+	}
+	z.waitLog(`broken: removed the handover socket, exiting`)
+	z.waitLog(`keepconn gen=1: the next generation left before asking`)
+
 	renameInto(t, serve, good, 0o755)
 	if out, err := exec.Command(bin("zedr-run"), "restart", "--wait", "--control", ctl).CombinedOutput(); err != nil {
 		t.Fatalf("restart onto the good version: %v: %s", err, out)
 	}
-	z.waitLog(`keepconn gen=3 serving: took_over=1 unread_bytes=0 counter=2$`)
-	for _, req := range []struct{ send, want string }{{"INCR", "3"}, {"GEN", "3"}} {
+	z.waitLog(`keepconn gen=4 serving: took_over=1 unread_bytes=0 counter=2$`)
+	for _, req := range []struct{ send, want string }{{"INCR", "3"}, {"GEN", "4"}} {
 		c.write(t, req.send+"\n")
 		if got := c.read(t); got != req.want {
 			t.Fatalf("after the next restart %s answered %q, want %q", req.send, got, req.want)
 		}
 	}
-	t.Logf("the broken version took 1 connection and died; generation 1 served again (counter 2); generation 3 took its connection over (counter 3)")
+	t.Logf("the broken version took 1 connection and died; generation 1 served again (counter 2); one died before asking; generation 4 took the connection over (counter 3)")
 }
