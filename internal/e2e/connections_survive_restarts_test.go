@@ -92,6 +92,9 @@ func TestConnectionsSurviveRestarts(t *testing.T) {
 	if n := z.countLog(fmt.Sprintf(`keepconn gen=\d+ serving: took_over=%d `, clients+1)); n != restarts {
 		t.Errorf("%d generations took over %d connections, want %d", n, clients+1, restarts)
 	}
+	if n := z.countLog(`WARNING: DATA RACE|generation exited" gen=\d+ .*status="exit status [^0]`); n != 0 {
+		t.Errorf("%d generations reported a data race or exited with a failure", n)
+	}
 	unread := 0
 	for _, m := range handedBytes.FindAllStringSubmatch(z.log(), -1) {
 		n, _ := strconv.Atoi(m[1])
