@@ -1,8 +1,9 @@
 // Package e2e holds zedr-run's end-to-end tests, and nothing else: no code
 // here is imported by anything. Each test runs the real zedr-run binary
 // against real servers, with bounded load on loopback, tries what goes wrong
-// in production and counts what was lost. TestMain builds zedr-run and the
-// test server (testdata/server) once, with the race detector when the tests
+// in production and counts what was lost. TestMain builds zedr-run, the
+// test servers (testdata/server, testdata/rawserver) and examples/keepconn
+// once, with the race detector when the tests
 // run with -race; the tests find examples/ and testdata/script at the module
 // root.
 //

@@ -76,13 +76,14 @@ func fromRoot(elem ...string) string {
 	return filepath.Join(append([]string{moduleRoot}, elem...)...)
 }
 
-// buildBinaries builds zedr-run and the test server into dir, by package
+// buildBinaries builds zedr-run, the test servers and examples/keepconn into dir, by package
 // path: the go command finds them from any directory of the module.
 func buildBinaries(dir string) error {
 	for _, b := range []struct{ out, pkg string }{
 		{"zedr-run", "zedr-run"},
 		{"testserver", "zedr-run/testdata/server"},
 		{"rawserver", "zedr-run/testdata/rawserver"},
+		{"keepconn", "zedr-run/examples/keepconn"},
 	} {
 		args := []string{"build", "-o", filepath.Join(dir, b.out)}
 		if raceEnabled {
