@@ -126,7 +126,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				Usage: "create the control socket at `PATH` (default: $XDG_RUNTIME_DIR/zedr-run/PID.sock, /run/zedr-run/PID.sock or $TMPDIR/zedr-run-UID/PID.sock)"},
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
-		}, append(watchFlags, append(orchestrationFlags, httpFlag)...)...),
+		}, append(watchFlags, append(orchestrationFlags, append(watchdogFlags, httpFlag)...)...)...),
 		Action: func(c *cli.Context) error { return serve(c, logs) },
 	}
 }
@@ -365,6 +365,9 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	if err := configureOrchestration(c, &cfg); err != nil {
 		return cfg, nil, nil, err
 	}
+	if err := configureWatchdog(c, &cfg, os.Getenv, os.Getpid()); err != nil {
+		return cfg, nil, nil, err
+	}
 	if cfg.FDStoreMax = c.Int("fdstore-max"); cfg.FDStoreMax < 0 {
 		return cfg, nil, nil, usagef("bad --fdstore-max %d: want 0 (no store) or more", cfg.FDStoreMax)
 	}
@@ -423,13 +426,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // childEnv is the environment the children start from: zedr-run's own,
-// without what was meant for zedr-run (its activation variables and
-// options), which would otherwise mislead a child.
+// without what was meant for zedr-run (its activation variables, its own
+// watchdog and options), which would otherwise mislead a child.
 func childEnv(env []string) []string {
 	env = socketact.StripEnv(env)
 	out := env[:0]
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "ZEDR_") {
+		if strings.HasPrefix(kv, "ZEDR_") || strings.HasPrefix(kv, "WATCHDOG_USEC=") || strings.HasPrefix(kv, "WATCHDOG_PID=") {
 			continue
 		}
 		out = append(out, kv)

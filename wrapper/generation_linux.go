@@ -56,6 +56,10 @@ type worker struct {
 	minReadyTimer timer  // --min-ready: runs from the readiness signal (see minready_linux.go)
 	readyHow      string // how it signalled readiness, while minReadyTimer runs
 	minReadyDone  bool   // it stayed up for --min-ready after its readiness signal
+
+	watchdogTimer timer     // --watchdog: fires Config.Watchdog after it was armed (watchdog_linux.go)
+	pingAt        time.Time // its last WATCHDOG=1, or when the watchdog was armed
+	hung          bool      // the watchdog fired: it is replaced, and stopped with the watchdog signal
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).

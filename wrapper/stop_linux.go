@@ -36,14 +36,19 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 	if w.state == starting {
 		s.dropReadiness(w)
 	}
+	w.stopWatchdog()
 	w.drain()
 	s.settle(w.g)
 	msg := "stopping generation"
 	if s.cfg.Workers > 1 {
 		msg = "stopping worker"
 	}
-	s.log.Info(msg, append(s.attrs(w), "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)...)
-	if err := s.fx.signalMain(w, s.cfg.StopSignal); err != nil && !w.mainExited {
+	sig := s.stopSignalFor(w)
+	if w.hung {
+		why += " (hung: watchdog signal)"
+	}
+	s.log.Info(msg, append(s.attrs(w), "signal", signame(sig), "why", why, "timeout", s.cfg.StopTimeout)...)
+	if err := s.fx.signalMain(w, sig); err != nil && !w.mainExited {
 		s.log.Warn("stop signal", append(s.attrs(w), "err", err)...)
 	}
 	s.armStopTimer(w)
@@ -125,6 +130,8 @@ func (s *supervisor) onTimer(ev timerEvent) {
 		s.afterKill(w)
 	case timerMinReady:
 		s.onMinReady(w)
+	case timerWatchdog:
+		s.onWatchdogTimer(w)
 	}
 }
 
