@@ -101,12 +101,15 @@ func (s *supervisor) stopAll(why string) {
 
 func (s *supervisor) onTimer(ev timerEvent) {
 	w := ev.w
+	if s.extendedPast(ev) {
+		return
+	}
 	switch ev.kind {
 	case timerReadyDelay:
 		s.onReady(w, "alive for "+s.cfg.Ready.Delay.String())
 	case timerReadyTimeout:
 		if w.g == s.pending && w.state == starting {
-			s.rollback(w.g, fmt.Sprintf("%snot ready after %v (readiness: %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready))
+			s.rollback(w.g, fmt.Sprintf("%snot ready after %v (readiness: %s)", s.who(w), s.readyWaited(w), s.cfg.Ready))
 		}
 	case timerProbe:
 		w.probeTimer = nil
