@@ -1,12 +1,15 @@
 package wrapper
 
 import (
+	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
+
+	"zedr-run/reexec"
 )
 
 // The state machine with --watchdog: a serving worker that stops sending
@@ -294,5 +297,45 @@ func TestMachineOuterWatchdog(t *testing.T) {
 		if isPing(tm.ev) {
 			t.Fatal("a ping was scheduled with no watchdog asked for")
 		}
+	}
+}
+
+// TestMachineWatchdogAfterReexec: a zedr-run that took over from another
+// by reexec arms the watchdog of every serving worker, with a full
+// interval.
+func TestMachineWatchdogAfterReexec(t *testing.T) {
+	cfg := Config{Command: []string{"server"}, Ready: Readiness{Kind: ReadyNotify}, Watchdog: 3 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)}
+	cfg.setDefaults()
+	s := newSupervisor(New(cfg), cfg)
+	fx := newFakeEffects()
+	s.fx = fx
+	s.restore(&reexec.Handoff{NextGen: 2, Slots: []reexec.HandoffSlot{{Gen: 1, PID: 1001}},
+		Gens: []reexec.HandoffGen{{N: 1, State: reexec.StateReady, Slots: []int{0}, Next: 1,
+			Workers: []reexec.HandoffWorker{{Slot: 0, PID: 1001, MainPID: 1001, State: reexec.StateReady}}}}})
+	w := s.slots[0]
+	if w == nil {
+		t.Fatal("the serving worker was not restored")
+	}
+	m := &machine{t: t, s: s, fx: fx}
+	if d := m.timer(w, timerWatchdog).d; d != 3*time.Second {
+		t.Fatalf("restored worker's watchdog armed for %v, want 3s", d)
+	}
+}
+
+// TestMachineWatchdogMinReady: with --min-ready the hung worker is
+// signalled only once its replacement has stayed up that long.
+func TestMachineWatchdogMinReady(t *testing.T) {
+	m := newMachine(t, Config{Watchdog: time.Second, MinReady: 2 * time.Second})
+	m.serveMinReady(1)
+	old := m.started(1)[0]
+	m.notify(old, "WATCHDOG", "trigger")
+	m.serve(2)
+	if sigs := m.signals(old); len(sigs) != 0 {
+		t.Fatalf("the hung worker got %v within its replacement's --min-ready", sigs)
+	}
+	m.fire("min-ready", isMinReady)
+	if sigs := m.signals(old); !slices.Equal(sigs, abrt) {
+		t.Fatalf("the hung worker got %v, want SIGABRT", sigs)
 	}
 }
