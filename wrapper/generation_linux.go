@@ -60,6 +60,7 @@ type worker struct {
 	watchdogTimer timer     // --watchdog: fires Config.Watchdog after it was armed (watchdog_linux.go)
 	pingAt        time.Time // its last WATCHDOG=1, or when the watchdog was armed
 	hung          bool      // the watchdog fired: it is replaced, and stopped with the watchdog signal
+	hungWaits     bool      // hung while another restart ran: replaced once that one is done
 
 	readyBy      time.Time // the ready timeout, once EXTEND_TIMEOUT_USEC moved it (extend_linux.go)
 	stopExtended bool      // EXTEND_TIMEOUT_USEC moved stopAt

@@ -78,6 +78,9 @@ func (s *supervisor) afterFailure() {
 		s.runQueued()
 		return
 	}
+	if s.replaceWaitingHung() {
+		return
+	}
 	if len(s.emptySlots()) > 0 {
 		s.scheduleBackoff()
 	}

@@ -22,6 +22,11 @@ import (
 // watchdog. The watchdog runs only while a worker serves: a starting one
 // is bounded by the ready timeout instead.
 //
+// One thing starts at a time: a worker that hangs while a generation that
+// fills its slot is starting waits for that one; while another is starting
+// (another slot's, a --check), its own replacement starts once that is
+// done (replaceWaitingHung, from afterFailure).
+//
 // A hung worker whose replacement fails (rolled back, or not started) keeps
 // its slot and serves on as well as it can: it may be only slow (a long
 // pause, a stuck request on one thread), its sockets' queue keeps the
@@ -144,11 +149,35 @@ func (s *supervisor) onWatchdog(w *worker, why string) {
 	case g != nil && slices.Contains(g.slots, w.slot):
 		s.log.Info("watchdog: the generation starting replaces the hung worker", append(s.attrs(w), "starting", g.n)...)
 	case g != nil || s.check != nil:
-		// The restart queued after the one running replaces every slot.
-		s.queued = true
+		// One thing starts at a time: its replacement starts after.
+		w.hungWaits = true
+		s.log.Info("watchdog: the hung worker is replaced once the restart in progress is done", s.attrs(w)...)
 	default:
 		s.startSlots(watchdogWhy, nil, []int{w.slot})
 	}
+}
+
+// replaceWaitingHung starts the replacement of the hung workers that waited
+// for another restart to end (afterFailure), for their slots only, and
+// says whether it started one. A replacement that failed is not retried
+// here but by the watchdog's next interval, so that a failing replacement
+// never loops.
+func (s *supervisor) replaceWaitingHung() bool {
+	if s.pending != nil || s.check != nil {
+		return false
+	}
+	var slots []int
+	for _, w := range s.serving() {
+		if w.hungWaits && w.hung {
+			slots = append(slots, w.slot)
+		}
+		w.hungWaits = false
+	}
+	if len(slots) == 0 {
+		return false
+	}
+	s.startSlots(watchdogWhy, nil, slots) // one that cannot start is retried by the watchdog
+	return true
 }
 
 // stopWatchdog stops w's watchdog timer, once w no longer serves.

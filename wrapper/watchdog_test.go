@@ -339,3 +339,50 @@ func TestMachineWatchdogMinReady(t *testing.T) {
 		t.Fatalf("the hung worker got %v, want SIGABRT", sigs)
 	}
 }
+
+// TestMachineWatchdogWaitsForRestart: a worker that hangs while another
+// slot's replacement is starting is replaced, in its slot alone, once that
+// one is done; with a failed replacement, only the watchdog's next interval
+// tries again.
+func TestMachineWatchdogWaitsForRestart(t *testing.T) {
+	m := newMachine(t, Config{Watchdog: time.Second, Workers: 3})
+	m.serve(1)
+	olds := m.started(1)
+	m.notify(olds[0], "WATCHDOG", "trigger")
+	m.notify(olds[2], "WATCHDOG", "trigger")
+	if n := len(m.fx.procs); n != 4 {
+		t.Fatalf("%d processes, want 4: one replacement at a time", n)
+	}
+	m.serve(2)
+	news := m.started(3)
+	if len(news) != 1 || m.fx.procs[news[0]].w.slot != 2 {
+		t.Fatalf("generation 3 has %d workers, want one for slot 2", len(news))
+	}
+	m.s.handle(execEvent{w: m.fx.procs[news[0]].w})
+	m.exit(news[0], 1)
+	if len(m.fx.procs) != 5 || m.s.pending != nil {
+		t.Fatal("a failed replacement was retried at once")
+	}
+	if !slices.Equal(m.servingGens(), []int{2, 1, 1}) {
+		t.Fatalf("serving %v, want the hung worker of slot 2 serving on", m.servingGens())
+	}
+	for _, tm := range m.fx.timers {
+		if te, ok := tm.ev.(timerEvent); ok && !tm.stopped && te.kind == timerWatchdog && te.w.pid == olds[2] {
+			m.fx.clock = m.fx.clock.Add(time.Second)
+			tm.stopped = true
+			m.s.handle(te)
+		}
+	}
+	if len(m.started(4)) != 1 {
+		t.Fatal("the watchdog's next interval did not try the replacement again")
+	}
+	m.serve(4)
+	if !slices.Equal(m.servingGens(), []int{2, 1, 4}) {
+		t.Fatalf("serving %v, want generation 4 in slot 2", m.servingGens())
+	}
+	for i, want := range [][]syscall.Signal{abrt, nil, abrt} {
+		if sigs := m.signals(olds[i]); !slices.Equal(sigs, want) {
+			t.Errorf("old worker %d got %v, want %v", i, sigs, want)
+		}
+	}
+}
