@@ -13,7 +13,7 @@ import (
 // --help and refused with exit 2 when wrong.
 func TestWatchdogCommandLine(t *testing.T) {
 	_, help := runCLI(t, "--help")
-	for _, want := range []string{"--watchdog DURATION", "WATCHDOG=1", "WATCHDOG=trigger", "ZEDR_WATCHDOG", "--watchdog-signal SIGNAL", `(default: "ABRT")`} {
+	for _, want := range []string{"--watchdog DURATION", "WATCHDOG=1", "WATCHDOG=trigger", "ZEDR_WATCHDOG", "--watchdog-signal SIGNAL", `(default: "ABRT")`, "extend it with EXTEND_TIMEOUT_USEC="} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help does not mention %q", want)
 		}
