@@ -28,8 +28,8 @@
 //     tried again each interval (watchdog_linux.go). zedr-run's own
 //     watchdog (Config.OuterWatchdog) is pinged by a timer event of the
 //     loop, so a stuck loop stops pinging (outerwatchdog_linux.go).
-//   - A child's EXTEND_TIMEOUT_USEC= only ever postpones its own ready or
-//     stop timeout (extend_linux.go).
+//   - A child's EXTEND_TIMEOUT_USEC= only ever postpones its own ready,
+//     stop or watchdog timeout (extend_linux.go).
 //   - A crash loop ends Run (startlimit_linux.go): past Config's start
 //     limit of crash restarts, or with no generation ready within its
 //     interval, every generation is stopped and Run returns the status of

@@ -8,16 +8,19 @@ import (
 // EXTEND_TIMEOUT_USEC=N (sd_notify(3)): a child that needs longer than it
 // is given says so, as under systemd. From a process of a starting worker
 // it postpones the ready timeout to N from now; from a draining one, the
-// stop timeout (the kill of what is left). A timeout is never shortened:
+// stop timeout (the kill of what is left); from a serving one, its watchdog
+// (until its next WATCHDOG=1, as systemd's). A timeout is never shortened:
 // the new deadline is the later of the old one and now+N, and the child
 // must send it again before N runs out to go on.
 //
-// zedr-run passes the extension on to its own service manager while the
-// unit's timeout is the one that runs: for the first generation, before
-// zedr-run itself has said READY=1 (TimeoutStartSec=), and for a draining
-// worker once zedr-run is stopping (TimeoutStopSec=). During a restart
-// systemd's unit is running, where the message would extend RuntimeMaxSec=
-// instead; it is not passed on then.
+// zedr-run passes the extension on to its own service manager while one of
+// the unit's timeouts waits for the child: for the first generation, before
+// zedr-run itself has said READY=1 (TimeoutStartSec=); for a restart that
+// zedr-run announced with RELOADING=1 (something served when it started),
+// where systemd's reload waits for READY=1 with TimeoutStartSec= too; and
+// for a draining worker once zedr-run is stopping (TimeoutStopSec=). Not for
+// a crash restart with nothing serving, which zedr-run's unit, running,
+// never heard of: there the message would extend RuntimeMaxSec=.
 
 // maxExtend bounds one extension, so that a child's number cannot
 // overflow a time.Duration; it is still a timeout of centuries, as systemd
@@ -44,8 +47,13 @@ func (s *supervisor) onExtendTimeout(w *worker, v string) {
 			w.readyTimer = s.after(d, timerEvent{w, timerReadyTimeout})
 			s.log.Info("ready timeout extended", append(s.attrs(w), "by", "EXTEND_TIMEOUT_USEC", "from_now", d)...)
 		}
-		if w.g.why == firstStart {
+		if w.g.why == firstStart || len(s.serving()) > 0 {
 			s.tell("EXTEND_TIMEOUT_USEC=" + strconv.FormatInt(d.Microseconds(), 10))
+		}
+	case w.state == ready && w.watchdogTimer != nil:
+		if by := now.Add(d); by.After(w.pingAt.Add(s.cfg.Watchdog)) && by.After(w.watchdogBy) {
+			w.watchdogBy = by
+			s.log.Debug("watchdog extended", append(s.attrs(w), "by", "EXTEND_TIMEOUT_USEC", "from_now", d)...)
 		}
 	case w.state == draining && w.stopTimer != nil:
 		if by := now.Add(d); by.After(w.stopAt) {

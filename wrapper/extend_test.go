@@ -118,9 +118,12 @@ func TestMachineExtendOwner(t *testing.T) {
 	}
 }
 
-// TestMachineExtendPassedOn: the first generation's extensions, and a
-// draining child's once zedr-run stops, go on to zedr-run's own service
-// manager; a restart's do not (its unit is running then).
+// TestMachineExtendPassedOn: the extensions that one of the unit's
+// timeouts waits on go on to zedr-run's own service manager: the first
+// generation's (TimeoutStartSec=), a restart's announced with RELOADING=1
+// (systemd's reload waits with TimeoutStartSec=), a draining child's once
+// zedr-run stops (TimeoutStopSec=); not a crash restart's with nothing
+// serving, which the running unit never heard of.
 func TestMachineExtendPassedOn(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -131,17 +134,19 @@ func TestMachineExtendPassedOn(t *testing.T) {
 	m := newMachine(t, Config{OuterNotify: sock})
 	defer m.s.outer.Close()
 	m.clockNow()
-	first := m.started(1)[0]
-	m.s.handle(execEvent{w: m.fx.procs[first].w})
-	m.notify(first, "EXTEND_TIMEOUT_USEC", "90000000")
-	m.notify(first, "READY", "1")
+	extendReady := func(pid int, usec string) {
+		m.s.handle(execEvent{w: m.fx.procs[pid].w})
+		m.notify(pid, "EXTEND_TIMEOUT_USEC", usec)
+		m.notify(pid, "READY", "1")
+	}
+	extendReady(m.started(1)[0], "90000000")
 	m.restart("test")
-	next := m.started(2)[0]
-	m.s.handle(execEvent{w: m.fx.procs[next].w})
-	m.notify(next, "EXTEND_TIMEOUT_USEC", "80000000")
-	m.notify(next, "READY", "1")
+	extendReady(m.started(2)[0], "80000000")
+	m.exit(m.started(2)[0], 1) // a crash: nothing serves
+	m.fire("backoff", func(ev event) bool { _, ok := ev.(backoffEvent); return ok })
+	extendReady(m.started(3)[0], "60000000")
 	m.s.shutdown("test")
-	m.notify(next, "EXTEND_TIMEOUT_USEC", "70000000")
+	m.notify(m.started(3)[0], "EXTEND_TIMEOUT_USEC", "70000000")
 
 	var got []string
 	buf := make([]byte, 512)
@@ -155,7 +160,28 @@ func TestMachineExtendPassedOn(t *testing.T) {
 			got = append(got, msg)
 		}
 	}
-	if want := []string{"EXTEND_TIMEOUT_USEC=90000000", "EXTEND_TIMEOUT_USEC=70000000"}; !slices.Equal(got, want) {
+	if want := []string{"EXTEND_TIMEOUT_USEC=90000000", "EXTEND_TIMEOUT_USEC=80000000", "EXTEND_TIMEOUT_USEC=70000000"}; !slices.Equal(got, want) {
 		t.Errorf("passed on %q, want %q", got, want)
+	}
+}
+
+// TestMachineExtendWatchdog: a serving child's EXTEND_TIMEOUT_USEC
+// postpones its watchdog, as systemd's, until its next WATCHDOG=1.
+func TestMachineExtendWatchdog(t *testing.T) {
+	m := newMachine(t, Config{Watchdog: 2 * time.Second})
+	m.serve(1)
+	pid := m.started(1)[0]
+	t0 := m.fx.clock
+	m.fx.clock = t0.Add(time.Second)
+	m.notify(pid, "EXTEND_TIMEOUT_USEC", "10000000") // until t0+11s
+	m.fx.clock = t0.Add(2 * time.Second)
+	m.fire("watchdog", isWatchdog)
+	if d := m.timer(m.fx.procs[pid].w, timerWatchdog).d; d != 9*time.Second || len(m.started(2)) != 0 {
+		t.Fatalf("watchdog re-armed for %v (%d replacements), want 9s more and none", d, len(m.started(2)))
+	}
+	m.fx.clock = t0.Add(11 * time.Second)
+	m.fire("watchdog", isWatchdog)
+	if len(m.started(2)) != 1 {
+		t.Fatal("the extended watchdog did not fire at the end of the extension")
 	}
 }

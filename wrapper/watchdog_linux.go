@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // The children's watchdog (--watchdog, systemd's WatchdogSec=): each child
@@ -101,7 +102,7 @@ func (s *supervisor) onWatchdogMessage(w *worker, v string) {
 	}
 	switch v {
 	case "1":
-		w.pingAt = s.fx.now()
+		w.pingAt, w.watchdogBy = s.fx.now(), time.Time{}
 		if w.hung {
 			w.hung = false
 			s.log.Warn("watchdog: the hung worker answers again; its replacement goes on", s.attrs(w)...)
@@ -117,8 +118,13 @@ func (s *supervisor) onWatchdogTimer(w *worker) {
 	if w.state != ready || s.slots[w.slot] != w {
 		return
 	}
-	if idle := s.fx.now().Sub(w.pingAt); idle < s.cfg.Watchdog {
+	now := s.fx.now()
+	if idle := now.Sub(w.pingAt); idle < s.cfg.Watchdog {
 		w.watchdogTimer = s.after(s.cfg.Watchdog-idle, timerEvent{w, timerWatchdog})
+		return
+	}
+	if now.Before(w.watchdogBy) { // EXTEND_TIMEOUT_USEC (extend_linux.go)
+		w.watchdogTimer = s.after(w.watchdogBy.Sub(now), timerEvent{w, timerWatchdog})
 		return
 	}
 	s.onWatchdog(w, "no WATCHDOG=1 within "+s.cfg.Watchdog.String())

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -35,9 +36,10 @@ while True:
 `
 
 // TestSlowStartExtendsReadyTimeout: a child that keeps extending its
-// timeout becomes ready long after --ready-timeout, and zedr-run, as a
-// Type=notify service, passes the extension on to its own service manager
-// (a NOTIFY_SOCKET read here as systemd reads it) before its READY=1.
+// timeout becomes ready long after --ready-timeout, at the first start and
+// in a restart, and zedr-run, as a Type=notify service, passes the
+// extensions on to its own service manager (a NOTIFY_SOCKET read here as
+// systemd reads it) before its READY=1.
 func TestSlowStartExtendsReadyTimeout(t *testing.T) {
 	python := needTool(t, "/usr/bin/python3")
 	dir := t.TempDir()
@@ -53,29 +55,41 @@ func TestSlowStartExtendsReadyTimeout(t *testing.T) {
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	z := startCmd(t, cmd, true)
 
-	extended := 0
-	buf := make([]byte, 4096)
-	conn.SetReadDeadline(time.Now().Add(waitLimit))
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for READY=1 (%d extensions passed on): %v\n%s", extended, err, z.log())
-		}
-		msg := string(buf[:n])
-		if msg == "EXTEND_TIMEOUT_USEC=2000000" {
-			extended++
-		}
-		if strings.Contains(msg, "READY=1") {
-			break
+	// extensions counts the EXTEND_TIMEOUT_USEC=2000000 messages until
+	// READY=1.
+	extensions := func(what string) int {
+		t.Helper()
+		extended := 0
+		buf := make([]byte, 4096)
+		conn.SetReadDeadline(time.Now().Add(waitLimit))
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("%s: waiting for READY=1 (%d extensions passed on): %v\n%s", what, extended, err, z.log())
+			}
+			msg := string(buf[:n])
+			if msg == "EXTEND_TIMEOUT_USEC=2000000" {
+				extended++
+			}
+			if strings.Contains(msg, "READY=1") {
+				return extended
+			}
 		}
 	}
-	if extended == 0 {
-		t.Error("zedr-run said READY=1 without passing on any EXTEND_TIMEOUT_USEC")
-	}
+	first := extensions("first start")
 	z.readyPID(1)
 	z.waitLog(`msg="ready timeout extended" gen=1 pid=\d+ by=EXTEND_TIMEOUT_USEC from_now=2s`)
-	if n := z.countLog(`failed before ready|rolled back|msg="generation started" gen=2`); n != 0 {
-		t.Errorf("the slow start was given up (%d lines)", n)
+
+	// A restart: zedr-run says RELOADING=1, and systemd's reload waits for
+	// READY=1 with TimeoutStartSec=.
+	z.signal(syscall.SIGUSR2)
+	restart := extensions("restart")
+	z.readyPID(2)
+	if first == 0 || restart == 0 {
+		t.Errorf("extensions passed on: %d at the first start, %d in a restart; want some in both", first, restart)
 	}
-	t.Logf("%d extensions passed on", extended)
+	if n := z.countLog(`failed before ready|rolled back|msg="generation started" gen=3`); n != 0 {
+		t.Errorf("a slow start was given up (%d lines)", n)
+	}
+	t.Logf("extensions passed on: %d at the first start, %d in a restart", first, restart)
 }
