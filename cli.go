@@ -90,14 +90,14 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
 				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0; run directly when it has no shell syntax, or as exec:[\"/probe\",\"--fast\"], else through /bin/sh), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
-				Usage: "kill a new child that is not ready after this long; the old one keeps serving"},
+				Usage: "kill a new child that is not ready after this long; the old one keeps serving (a child may extend it with EXTEND_TIMEOUT_USEC= on NOTIFY_SOCKET)"},
 			&cli.DurationFlag{Name: "min-ready", EnvVars: []string{"ZEDR_MIN_READY"},
 				DefaultText: wrapper.DefaultMinReadyListen.String() + " with --ready listen, 0 otherwise",
 				Usage:       "after its readiness a new child must stay up `DURATION` before the old one is told to stop; dying within it is a rollback"},
 			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",
 				Usage: "the `SIGNAL` that asks an old child to stop gracefully"},
 			&cli.DurationFlag{Name: "stop-timeout", EnvVars: []string{"ZEDR_STOP_TIMEOUT"}, Value: wrapper.DefaultStopTimeout,
-				Usage: "how long an old child may drain before its process group is killed"},
+				Usage: "how long an old child may drain before its process group is killed (a child may extend it with EXTEND_TIMEOUT_USEC=)"},
 			&cli.StringSliceFlag{Name: "restart-signal", EnvVars: []string{"ZEDR_RESTART_SIGNAL"},
 				Usage: "another `SIGNAL` that triggers a restart, besides USR2 (repeatable)"},
 			&cli.StringSliceFlag{Name: "compat", EnvVars: []string{"ZEDR_COMPAT"},
@@ -126,7 +126,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				Usage: "create the control socket at `PATH` (default: $XDG_RUNTIME_DIR/zedr-run/PID.sock, /run/zedr-run/PID.sock or $TMPDIR/zedr-run-UID/PID.sock)"},
 			&cli.StringFlag{Name: "pid-file", EnvVars: []string{"ZEDR_PID_FILE"},
 				Usage: "write zedr-run's pid to `PATH` (removed at exit)"},
-		}, append(watchFlags, append(orchestrationFlags, httpFlag)...)...),
+		}, append(watchFlags, append(orchestrationFlags, append(watchdogFlags, httpFlag)...)...)...),
 		Action: func(c *cli.Context) error { return serve(c, logs) },
 	}
 }
@@ -367,6 +367,9 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	if err := configureOrchestration(c, &cfg); err != nil {
 		return cfg, nil, nil, err
 	}
+	if err := configureWatchdog(c, &cfg, os.Getenv, os.Getpid()); err != nil {
+		return cfg, nil, nil, err
+	}
 	if cfg.FDStoreMax = c.Int("fdstore-max"); cfg.FDStoreMax < 0 {
 		return cfg, nil, nil, usagef("bad --fdstore-max %d: want 0 (no store) or more", cfg.FDStoreMax)
 	}
@@ -427,13 +430,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // childEnv is the environment the children start from: zedr-run's own,
-// without what was meant for zedr-run (its activation variables and
-// options), which would otherwise mislead a child.
+// without what was meant for zedr-run (its activation variables, its own
+// watchdog and options), which would otherwise mislead a child.
 func childEnv(env []string) []string {
 	env = socketact.StripEnv(env)
 	out := env[:0]
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "ZEDR_") {
+		if strings.HasPrefix(kv, "ZEDR_") || strings.HasPrefix(kv, "WATCHDOG_USEC=") || strings.HasPrefix(kv, "WATCHDOG_PID=") {
 			continue
 		}
 		out = append(out, kv)

@@ -9,10 +9,12 @@
 //
 // zedr-run starts every child as its own binary (/proc/self/exe) with
 // argv[0] set to ShimName. The shim runs before any of the user's code: it
-// sets LISTEN_PID to its own pid, marks the status channel close-on-exec and
-// execve()s the user's command, which keeps the pid. So the program the user
-// named sees LISTEN_PID equal to its own pid, exactly as sd_listen_fds(3)
-// requires, which Go cannot arrange between fork and exec.
+// sets LISTEN_PID (and, with WATCHDOG_USEC, WATCHDOG_PID) to its own pid,
+// marks the status channel close-on-exec and execve()s the user's command,
+// which keeps the pid. So the program the user named sees LISTEN_PID and
+// WATCHDOG_PID equal to its own pid, exactly as sd_listen_fds(3) and
+// sd_watchdog_enabled(3) require, which Go cannot arrange between fork and
+// exec.
 //
 // Guarantees:
 //   - On success the program inherits fds 0-2 and the sockets at 3.. and

@@ -113,6 +113,11 @@ func execve(statusFD int, path string, argv []string) error {
 	if os.Getenv("LISTEN_FDS") != "" {
 		env = setenv(env, "LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
+	// The watchdog is the command's, whose pid is the shim's (systemd's
+	// WATCHDOG_PID, sd_watchdog_enabled(3)).
+	if os.Getenv("WATCHDOG_USEC") != "" {
+		env = setenv(env, "WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+	}
 	// The status channel and everything above it close on exec: the
 	// command gets fds 0-2 and the sockets below statusFD, nothing else,
 	// not even a descriptor zedr-run itself inherited without close-on-exec.

@@ -74,6 +74,13 @@ type Config struct {
 	MinReady    time.Duration
 	StopSignal  syscall.Signal
 	StopTimeout time.Duration
+	// Watchdog, if not 0, is the children's watchdog interval (WATCHDOG_USEC,
+	// systemd's WatchdogSec=): a serving worker that sends no WATCHDOG=1
+	// within it is hung and replaced (see watchdog_linux.go). 0: none.
+	Watchdog time.Duration
+	// WatchdogSignal is what a hung worker gets once its replacement
+	// serves; 0 means DefaultWatchdogSignal.
+	WatchdogSignal syscall.Signal
 	// StopDelay is how long zedr-run goes on serving after SIGTERM or
 	// SIGINT, already saying it is stopping, before it stops the
 	// generations (see stopdelay_linux.go); 0 means at once.
@@ -115,6 +122,10 @@ type Config struct {
 	// (a Prometheus histogram's Observe does not).
 	OnReady func(after time.Duration)
 
+	// OuterWatchdog is the watchdog interval zedr-run's own service manager
+	// asks for (WATCHDOG_USEC, systemd's WatchdogSec=), or 0: the loop then
+	// sends it WATCHDOG=1 every half of it (outerwatchdog_linux.go).
+	OuterWatchdog time.Duration
 	// OuterNotify is the NOTIFY_SOCKET zedr-run itself was given by its
 	// service manager, or "". The children never see it.
 	OuterNotify string

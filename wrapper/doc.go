@@ -21,6 +21,15 @@
 //     not ready in time is rolled back and the serving one is left alone.
 //     A rolled-back child that may hold the shared sockets is stopped
 //     gracefully (stop signal, stop timeout); any other is killed at once.
+//   - A hung worker (Config.Watchdog: no WATCHDOG=1 from a process of its
+//     generation within it, or WATCHDOG=trigger) is replaced like a
+//     restart replaces it, and gets Config.WatchdogSignal only once the
+//     replacement is ready; if the replacement fails it serves on and is
+//     tried again each interval (watchdog_linux.go). zedr-run's own
+//     watchdog (Config.OuterWatchdog) is pinged by a timer event of the
+//     loop, so a stuck loop stops pinging (outerwatchdog_linux.go).
+//   - A child's EXTEND_TIMEOUT_USEC= only ever postpones its own ready,
+//     stop or watchdog timeout (extend_linux.go).
 //   - A crash loop ends Run (startlimit_linux.go): past Config's start
 //     limit of crash restarts, or with no generation ready within its
 //     interval, every generation is stopped and Run returns the status of

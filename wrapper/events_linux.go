@@ -27,6 +27,7 @@ import (
 //	reexecRequest  Reexec (control socket, --watch-self)     requestReexec
 //	execNow        once the reexec's requester has answered  onExecNow
 //	fdHangup       the fd store's poller (EPOLLHUP/EPOLLERR)  onFDHangup
+//	watchdogPing   the timer of zedr-run's own watchdog      onWatchdogPing
 //
 // Signals arrive on Config.Signals, a channel the caller owns (main wires
 // it to signal.Notify; tests inject their own).

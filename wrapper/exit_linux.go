@@ -163,6 +163,12 @@ func (s *supervisor) onNotify(m notifyMessage) {
 	if v, ok := m.fields["MAINPID"]; ok {
 		s.nameMain(w, m.pid, v)
 	}
+	if v, ok := m.fields["EXTEND_TIMEOUT_USEC"]; ok {
+		s.onExtendTimeout(w, v)
+	}
+	if v, ok := m.fields["WATCHDOG"]; ok {
+		s.onWatchdogMessage(w, v)
+	}
 	if m.fields["STOPPING"] == "1" {
 		s.log.Info("child is stopping", "gen", g.n, "pid", m.pid)
 	}

@@ -57,6 +57,15 @@ type worker struct {
 	readyHow      string    // how it signalled readiness, while minReadyTimer runs
 	readySignal   time.Time // when it did; minReadyTimer runs from there
 	minReadyDone  bool      // it stayed up for --min-ready after its readiness signal
+
+	watchdogTimer timer     // --watchdog: fires Config.Watchdog after it was armed (watchdog_linux.go)
+	pingAt        time.Time // its last WATCHDOG=1, or when the watchdog was armed
+	watchdogBy    time.Time // EXTEND_TIMEOUT_USEC moved its watchdog to then, until the next WATCHDOG=1
+	hung          bool      // the watchdog fired: it is replaced, and stopped with the watchdog signal
+	hungWaits     bool      // hung while another restart ran: replaced once that one is done
+
+	readyBy      time.Time // the ready timeout, once EXTEND_TIMEOUT_USEC moved it (extend_linux.go)
+	stopExtended bool      // EXTEND_TIMEOUT_USEC moved stopAt
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).

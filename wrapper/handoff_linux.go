@@ -290,6 +290,7 @@ func (s *supervisor) restore(h *reexec.Handoff) {
 			s.slots[i] = w
 		}
 	}
+	s.armWatchdogs()
 	s.restoreStore(h.FDStore)
 	s.log.Info("re-executed: carrying on", "generations", len(s.gens), "next_gen", s.nextGen, "stored_fds", len(s.store))
 	// The start limit counts afresh; a zedr-run that served before the

@@ -112,6 +112,8 @@ func (s *supervisor) handle(ev event) {
 		s.onBackoff()
 	case fdHangup:
 		s.onFDHangup(ev)
+	case watchdogPing:
+		s.onWatchdogPing()
 	}
 }
 

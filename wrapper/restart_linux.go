@@ -79,6 +79,9 @@ func (s *supervisor) afterFailure() {
 		s.runQueued()
 		return
 	}
+	if s.replaceWaitingHung() {
+		return
+	}
 	if len(s.emptySlots()) > 0 {
 		s.scheduleBackoff()
 	}
@@ -120,6 +123,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	}
 	s.dropReadiness(w)
 	w.becomeReady()
+	s.armWatchdog(w)
 	if !s.rolloutDone(g) {
 		s.log.Info("worker ready", "gen", g.n, "worker", w.slot, "pid", w.mainPID, "after", w.readyAt.Sub(w.started).Round(time.Millisecond), "how", how)
 		if g.rolling {

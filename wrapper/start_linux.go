@@ -79,6 +79,7 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 		env = append(env, socketact.ChildEnvStored(s.cfg.Sockets, s.storedNames(), s.cfg.Compat)...)
 	}
 	env = append(env, "NOTIFY_SOCKET="+s.notify.Path(), "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
+	env = append(env, s.watchdogEnv()...)
 	env = withUserEnv(env, s.cfg.UserEnv)
 
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential}

@@ -36,14 +36,19 @@ func (s *supervisor) stopWorker(w *worker, why string) {
 	if w.state == starting {
 		s.dropReadiness(w)
 	}
+	w.stopWatchdog()
 	w.drain()
 	s.settle(w.g)
 	msg := "stopping generation"
 	if s.cfg.Workers > 1 {
 		msg = "stopping worker"
 	}
-	s.log.Info(msg, append(s.attrs(w), "signal", signame(s.cfg.StopSignal), "why", why, "timeout", s.cfg.StopTimeout)...)
-	if err := s.fx.signalMain(w, s.cfg.StopSignal); err != nil && !w.mainExited {
+	sig := s.stopSignalFor(w)
+	if w.hung {
+		why += " (hung: watchdog signal)"
+	}
+	s.log.Info(msg, append(s.attrs(w), "signal", signame(sig), "why", why, "timeout", s.cfg.StopTimeout)...)
+	if err := s.fx.signalMain(w, sig); err != nil && !w.mainExited {
 		s.log.Warn("stop signal", append(s.attrs(w), "err", err)...)
 	}
 	s.armStopTimer(w)
@@ -96,12 +101,15 @@ func (s *supervisor) stopAll(why string) {
 
 func (s *supervisor) onTimer(ev timerEvent) {
 	w := ev.w
+	if s.extendedPast(ev) {
+		return
+	}
 	switch ev.kind {
 	case timerReadyDelay:
 		s.onReady(w, "alive for "+s.cfg.Ready.Delay.String())
 	case timerReadyTimeout:
 		if w.g == s.pending && w.state == starting {
-			s.rollbackWith(w.g, fmt.Sprintf("%snot ready after %v (readiness: %s)", s.who(w), s.cfg.ReadyTimeout, s.cfg.Ready), errnoNotReady)
+			s.rollbackWith(w.g, fmt.Sprintf("%snot ready after %v (readiness: %s)", s.who(w), s.readyWaited(w), s.cfg.Ready), errnoNotReady)
 		}
 	case timerProbe:
 		w.probeTimer = nil
@@ -125,6 +133,8 @@ func (s *supervisor) onTimer(ev timerEvent) {
 		s.afterKill(w)
 	case timerMinReady:
 		s.onMinReady(w)
+	case timerWatchdog:
+		s.onWatchdogTimer(w)
 	}
 }
 

@@ -30,6 +30,7 @@ const (
 	timerStop                          // stop timeout: kill the process group
 	timerKilled                        // killGrace after the stop timeout: look for what is left
 	timerMinReady                      // ready and up for --min-ready: the generation counts as ready
+	timerWatchdog                      // --watchdog: a serving worker's interval passed (watchdog_linux.go)
 )
 
 type timerEvent struct {
@@ -189,6 +190,7 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 	} else if err := s.start(firstStart); err != nil {
 		return 0, err
 	}
+	s.armOuterWatchdog()
 	return s.loop(ctx)
 }
 

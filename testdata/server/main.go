@@ -170,6 +170,13 @@ func main() {
 			logf("%v", err)
 		}
 	}
+	if *notify {
+		go pingWatchdog(func() {
+			for _, l := range listeners {
+				l.Close()
+			}
+		})
+	}
 	for i := range *chatter {
 		socketact.Notify(fmt.Sprintf("STATUS=chatter %d of %d %s", i+1, *chatter, strings.Repeat("x", 400)))
 	}
