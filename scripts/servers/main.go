@@ -73,15 +73,15 @@ func main() {
 	}
 	fmt.Printf("%d restarts under load per run (HTTP: %d clients, a new connection per request; memcached: %d clients, set+get per connection; DNS: %d clients over UDP, %s per query)\n\n",
 		*restarts, httpClients, memcacheClients, dnsClients, dnsTimeout)
-	fmt.Println("| server | version | stop signal | requests | failed | by kind | zedr-run command line |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| server | version | stop signal | requests | failed | by kind | killed at --stop-timeout | restart, mean | zedr-run command line |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	failed := false
 	for _, s := range servers {
 		if len(want) > 0 && !want[s.name] {
 			continue
 		}
 		if why := ensure(s); why != "" {
-			fmt.Printf("| %s | | | | | skipped: %s | |\n", s.name, why)
+			fmt.Printf("| %s | | | | | skipped: %s | | | |\n", s.name, why)
 			continue
 		}
 		version := s.version()
@@ -93,13 +93,14 @@ func main() {
 			r := run(*zedr, dir, s, v, *restarts)
 			if r.err != nil {
 				failed = true
-				fmt.Printf("| %s | %s | %s | | | ERROR: %v | `%s` |\n", s.name, version, v.label(), r.err, r.cmdline)
+				fmt.Printf("| %s | %s | %s | | | ERROR: %v | | | `%s` |\n", s.name, version, v.label(), r.err, r.cmdline)
 				if r.log != "" {
 					fmt.Fprintf(os.Stderr, "--- %s %s: last lines of zedr-run's log\n%s\n", s.name, v.label(), r.log)
 				}
 				continue
 			}
-			fmt.Printf("| %s | %s | %s | %d | %d | %s | `%s` |\n", s.name, version, v.label(), r.requests, r.failed(), r.kinds(), r.cmdline)
+			fmt.Printf("| %s | %s | %s | %d | %d | %s | %d of %d | %s | `%s` |\n", s.name, version, v.label(), r.requests, r.failed(), r.kinds(),
+				r.killed, *restarts, r.restart.Round(time.Millisecond), r.cmdline)
 		}
 	}
 	if failed {
@@ -118,6 +119,8 @@ type result struct {
 	requests int
 	failures map[string]int
 	examples []string
+	killed   int           // generations killed at --stop-timeout: the stop signal did not stop them
+	restart  time.Duration // mean time from the restart's signal to the old generation's exit
 	err      error
 	log      string // the end of zedr-run's log, when err != nil
 }
@@ -198,7 +201,9 @@ func run(zedrRun, dir string, s server, v variant, n int) (r result) {
 		r.err = err
 		return r
 	}
+	var took time.Duration
 	for i := 1; i <= n; i++ {
+		t0 := time.Now()
 		z.signal(syscall.SIGUSR2)
 		if err := z.waitLog(fmt.Sprintf(`msg="generation ready" gen=%d `, i+1)); err != nil {
 			r.err = err
@@ -208,12 +213,15 @@ func run(zedrRun, dir string, s server, v variant, n int) (r result) {
 			r.err = err
 			return r
 		}
+		took += time.Since(t0)
 		if err := progress(l, 100); err != nil {
 			r.err = err
 			return r
 		}
 	}
 	stopLoad()
+	r.restart = took / time.Duration(max(n, 1))
+	r.killed = z.count(`msg="stop timeout: killing`)
 	if n := z.count(`msg="bind not intercepted"`); n > 0 {
 		r.err = fmt.Errorf("%d binds not intercepted: the --listen addresses do not match what the server binds", n)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -52,9 +53,15 @@ func names() []string {
 	return ns
 }
 
+// versionRE finds the version in the first line a server prints.
+var versionRE = regexp.MustCompile(`\d+\.\d+(\.\d+)?`)
+
 func (s server) version() string {
 	out, _ := exec.Command(s.tool, s.versionArgs...).CombinedOutput()
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if v := versionRE.FindString(line); v != "" {
+		return v
+	}
 	return strings.TrimSpace(line)
 }
 
