@@ -213,7 +213,8 @@ remote-control:
 	},
 	{
 		name: "memcached", tool: "memcached", packages: []string{"memcached"}, versionArgs: []string{"-V"},
-		// USR1: graceful stop (1.6); TERM and INT: at once.
+		// USR1: its "graceful stop" (1.6), which does not drain the connections
+		// it holds either; TERM and INT: its normal stop.
 		variants: []variant{{signal: "USR1"}, {signal: "TERM"}},
 		setup: func(dir string, port int, v variant) setup {
 			return setup{command: []string{"memcached", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-u", "root", "-t", "2"},
