@@ -95,7 +95,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 				DefaultText: wrapper.DefaultMinReadyListen.String() + " with --ready listen, 0 otherwise",
 				Usage:       "after its readiness a new child must stay up `DURATION` before the old one is told to stop; dying within it is a rollback"},
 			&cli.StringFlag{Name: "stop-signal", EnvVars: []string{"ZEDR_STOP_SIGNAL"}, Value: "TERM",
-				Usage: "the `SIGNAL` that asks an old child to stop gracefully"},
+				Usage: "the `SIGNAL` that asks an old child to stop gracefully (nginx: QUIT, lighttpd: INT, memcached: USR1; README: \"Which stop signal for which server\")"},
 			&cli.DurationFlag{Name: "stop-timeout", EnvVars: []string{"ZEDR_STOP_TIMEOUT"}, Value: wrapper.DefaultStopTimeout,
 				Usage: "how long an old child may drain before its process group is killed (a child may extend it with EXTEND_TIMEOUT_USEC=)"},
 			&cli.StringSliceFlag{Name: "restart-signal", EnvVars: []string{"ZEDR_RESTART_SIGNAL"},

@@ -5,8 +5,9 @@
 #   sudo scripts/install-test-deps.sh
 #
 # Run as non-root it only reports what is missing and exits 0 (the tests that
-# need a missing tool skip themselves). Servers installed here (nginx) are not
-# started: a temporary /usr/sbin/policy-rc.d denies every service start.
+# need a missing tool skip themselves). Servers installed here (nginx,
+# lighttpd, memcached, unbound, ...) are not started: a temporary
+# /usr/sbin/policy-rc.d denies every service start.
 set -euo pipefail
 
 me=install-test-deps
@@ -34,6 +35,12 @@ requirements=(
 	"dnsmasq dnsmasq-base"
 	"dnsperf dnsperf"
 	"caddy caddy"
+	"lighttpd lighttpd"
+	"uwsgi uwsgi-core"
+	"uwsgi-plugin-python3 uwsgi-plugin-python3"
+	"memcached memcached"
+	"unbound unbound"
+	"node nodejs"
 )
 
 installed() { [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == "ii"* ]]; }
@@ -92,7 +99,8 @@ if ((${#missing[@]} > 0)); then
 		policy_created=1
 	fi
 
-	nginx_before=" $(pgrep -x nginx | tr '\n' ' ' || true)"
+	daemons='nginx|lighttpd|memcached|unbound'
+	daemons_before=" $(pgrep -x "$daemons" | tr '\n' ' ' || true)"
 
 	say "apt-get update"
 	apt-get update -q </dev/null || die "apt-get update failed"
@@ -110,16 +118,18 @@ if ((${#missing[@]} > 0)); then
 	apt-get install "${apt_opts[@]}" "${to_install[@]}" </dev/null || die "apt-get install ${to_install[*]} failed"
 	for req in "${missing[@]}"; do say "${req%% *}: installed"; done
 
-	# Belt and braces: stop nginx processes that appeared during the install
-	# (there should be none), and only those.
+	# Belt and braces: stop server processes that appeared during the
+	# install (there should be none), and only those.
 	started=()
-	for pid in $(pgrep -x nginx || true); do
-		[[ $nginx_before == *" $pid "* ]] || started+=("$pid")
+	for pid in $(pgrep -x "$daemons" || true); do
+		[[ $daemons_before == *" $pid "* ]] || started+=("$pid")
 	done
 	if ((${#started[@]} > 0)); then
-		say "WARNING: the install started nginx (pids ${started[*]}); stopping it"
-		if [[ -d /run/systemd/system ]] && systemctl is-active -q nginx 2>/dev/null; then
-			systemctl stop nginx || true
+		say "WARNING: the install started servers (pids ${started[*]}); stopping them"
+		if [[ -d /run/systemd/system ]]; then
+			for unit in nginx lighttpd memcached unbound; do
+				if systemctl is-active -q "$unit" 2>/dev/null; then systemctl stop "$unit" || true; fi
+			done
 		fi
 		kill -TERM "${started[@]}" 2>/dev/null || true
 		for _ in $(seq 50); do
@@ -151,4 +161,9 @@ check killall killall -V
 check dnsmasq dnsmasq --version
 check dnsperf sh -c 'dnsperf -h 2>&1 | grep -q Usage'
 check caddy caddy version
+check lighttpd lighttpd -v
+check "uwsgi with python3" sh -c 'uwsgi --plugin python3 --help | grep -q wsgi-file'
+check memcached memcached -V
+check unbound unbound -V
+check node node --version
 say "all test dependencies present"

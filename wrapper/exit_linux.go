@@ -12,6 +12,17 @@ import (
 // What the reaper and the notify socket report: processes that exited,
 // and the messages of the children's sd_notify.
 
+// zeroExitHint follows the reason of a child that exited 0 before it was
+// ready. Two kinds of server do that: one that daemonizes (forks into the
+// background and its parent exits 0), and one that finds its pid file held
+// by the generation still serving, takes itself for already running and
+// exits 0. A config file seldom expands environment variables, hence the
+// shell: the pid-file path then differs per generation.
+const zeroExitHint = " (a program that daemonizes must be run in the foreground, or name its main process with MAINPID=;" +
+	" a server that finds its fixed pid file held by the running generation exits this way too:" +
+	" put ZEDR_GENERATION, which is in its environment, in the pid file's path," +
+	` e.g. sh -c 'exec server --pid-file /run/server-$ZEDR_GENERATION.pid')`
+
 func (s *supervisor) onExit(e exitEvent) {
 	defer s.sweep()
 	if s.selfTest != nil && e.PID == s.selfTest.pid {
@@ -70,7 +81,7 @@ func (s *supervisor) onMainExit(w *worker, status syscall.WaitStatus) {
 	case w.state == starting:
 		reason := s.who(w) + "exited before ready: " + how
 		if !w.statusUnknown && status.Exited() && status.ExitStatus() == 0 {
-			reason += " (a program that daemonizes must be run in the foreground, or name its main process with MAINPID=)"
+			reason += zeroExitHint
 		}
 		s.rollback(w.g, reason)
 	case w.state == ready:

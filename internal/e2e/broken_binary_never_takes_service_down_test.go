@@ -183,7 +183,7 @@ func TestDaemonizingChild(t *testing.T) {
 	// Daemonizes without saying so: rolled back, generation 1 serves on.
 	writeScript(t, app, bin("testserver")+" -notify -start-delay 2s >/dev/null 2>&1 &\nexit 0")
 	z.signal(syscall.SIGUSR2)
-	z.waitLog(`msg="generation rolled back" gen=2 .*exit status 0 \(a program that daemonizes must be run in the foreground`)
+	z.waitLog(`msg="generation rolled back" gen=2 .*exit status 0 \(a program that daemonizes must be run in the foreground.* fixed pid file .*ZEDR_GENERATION`)
 
 	// Daemonizes and names its main process: supervised as the child.
 	// (The daemon takes the sockets as a forking server does: LISTEN_PID
@@ -201,5 +201,36 @@ func TestDaemonizingChild(t *testing.T) {
 	t.Logf("a daemonizing child rolled back, one with MAINPID= taking over, under load: %v", res)
 	if res.Failed() != 0 {
 		t.Errorf("%d requests failed: %v %q", res.Failed(), res.Failures, res.Errors)
+	}
+}
+
+// TestPidFileChild: a server that finds its fixed pid file held by the
+// generation serving takes itself for already running and exits 0; it is
+// rolled back with the hint, and ZEDR_GENERATION in the pid file's path (the
+// hint's fix, through a shell) lets the next generation start.
+func TestPidFileChild(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app")
+	server := func(pidFile string) string {
+		return fmt.Sprintf(`pid=%s
+if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then echo "already running"; exit 0; fi
+echo $$ >"$pid"
+exec %s -notify`, pidFile, bin("testserver"))
+	}
+	writeScript(t, app, server(filepath.Join(dir, "app.pid")))
+	z := startZedr(t, "--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--no-watch", "--", app)
+	z.readyPID(1)
+	z.signal(syscall.SIGUSR2)
+	z.waitLog(`msg="generation rolled back" gen=2 .*exit status 0 .* fixed pid file .*ZEDR_GENERATION`)
+
+	writeScript(t, app, server(filepath.Join(dir, "app-$ZEDR_GENERATION.pid")))
+	z.signal(syscall.SIGUSR2)
+	pid := z.readyPID(3)
+	z.waitLog(`msg="generation exited" gen=1 `)
+	if b, err := os.ReadFile(filepath.Join(dir, "app-3.pid")); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
+		t.Errorf("generation 3's pid file holds %q (%v), want %d", b, err, pid)
+	}
+	if body := get(t, z.addr, "/"); !strings.HasPrefix(body, "generation=3 ") {
+		t.Errorf("after the fix the server answers %q, want generation 3", body)
 	}
 }
