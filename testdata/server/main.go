@@ -24,12 +24,21 @@
 // With -fdstore it keeps a counter and connections (/keep) in the fd store
 // (fdstore.go).
 //
+// Built with -tags tableflip it also takes -tableflip PIDFILE: the -listen
+// sockets then come from cloudflare/tableflip's Upgrader, SIGHUP upgrades
+// (the process starts its successor itself, which inherits the sockets), and
+// the process stops as on SIGTERM once its successor is ready
+// (tableflip.go). The benchmark's fastest peer, with the same handler and
+// drain as every other build.
+//
 // Flags: -start-delay D waits D before serving (the sockets are held and
 // connections queue meanwhile; with -bind-late and -listen it binds only
 // after the delay, as most servers do after their setup); -notify sends READY=1 and STATUS=serving
 // after that, and STOPPING=1 when stopping; -status-lines N sends N long
 // STATUS= lines once serving (to flood zedr-run's log); -drain D bounds the
-// graceful shutdown (default 10s); -mode is one of
+// graceful shutdown (default 10s); -plain-shutdown stops with net/http's
+// Server.Shutdown alone instead of drainHTTP (to measure what a server
+// without that drain loses); -mode is one of
 //
 //	normal        serve (the default)
 //	exit          exit 3 right after the start delay, before serving: a broken binary
@@ -42,7 +51,7 @@
 // scratch image, which has no curl and no shell).
 //
 // SIGTERM and SIGINT stop it gracefully: stop accepting, finish in-flight
-// requests (up to -drain), exit 0. SIGQUIT exits 0 at once. It logs one line
+// requests (up to -drain), exit 0 (drainHTTP). SIGQUIT exits 0 at once. It logs one line
 // to stderr at start and one at exit.
 package main
 
@@ -84,6 +93,7 @@ var (
 	mode       = flag.String("mode", "normal", "normal, exit, never-ready, ignore-term or crash-after=D")
 	bindLate   = flag.Bool("bind-late", false, "with -listen: bind after the start delay, not before")
 	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
+	plainStop  = flag.Bool("plain-shutdown", false, "stop with http.Server.Shutdown alone, without drainHTTP (loses the requests of connections accepted just before the stop)")
 	fdstore    = flag.Bool("fdstore", false, "keep a counter and /keep connections in the fd store (see fdstore.go)")
 	config     = flag.String("config", "", "read `FILE` at start (exit 1 if it cannot) and answer with its first line")
 	chatter    = flag.Int("status-lines", 0, "once serving, send `N` long STATUS= lines on $NOTIFY_SOCKET (a chatty child: N lines in zedr-run's log)")
@@ -114,6 +124,15 @@ func main() {
 	if *getURL != "" {
 		os.Exit(probe(*getURL))
 	}
+	hand, err := newHandoff()
+	if err != nil {
+		exit(2, "%v", err)
+	}
+	var handExit <-chan struct{} // nil: no handoff, never
+	if hand != nil {
+		listenTCP = hand.Listen
+		handExit = hand.Exit()
+	}
 	identity = fmt.Sprintf("generation=%s pid=%d worker=%s", envOr("ZEDR_GENERATION"), os.Getpid(), envOr("ZEDR_WORKER"))
 	if *config != "" {
 		b, err := os.ReadFile(*config)
@@ -124,6 +143,9 @@ func main() {
 		identity += " config=" + line
 	}
 	crashAfter, err := parseMode(*mode)
+	if hand != nil && len(listen) == 0 {
+		exit(2, "-tableflip needs -listen ADDR")
+	}
 	if err != nil {
 		exit(2, "%v", err)
 	}
@@ -170,6 +192,11 @@ func main() {
 			logf("%v", err)
 		}
 	}
+	if hand != nil {
+		if err := hand.Ready(); err != nil {
+			exit(1, "%v", err)
+		}
+	}
 	for i := range *chatter {
 		socketact.Notify(fmt.Sprintf("STATUS=chatter %d of %d %s", i+1, *chatter, strings.Repeat("x", 400)))
 	}
@@ -177,28 +204,53 @@ func main() {
 	if crashAfter > 0 {
 		crash = time.After(crashAfter)
 	}
+	why := ""
 	select {
 	case <-crash:
 		exit(4, "crash after %v", crashAfter)
+	case <-handExit:
+		why = "successor ready"
 	case sig := <-sigs:
 		if sig == syscall.SIGQUIT {
 			exit(0, "%s", signame(sig))
 		}
-		if *notify {
-			socketact.Notify("STOPPING=1")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), *drain)
-		defer cancel()
-		err := drainHTTP(ctx, srv, listeners, &serving, &busy)
-		for _, pc := range conns {
-			pc.Close()
-		}
-		if err != nil {
-			exit(0, "%s, drain cut short: %v", signame(sig), err)
-		}
-		exit(0, "%s, drained", signame(sig))
+		why = signame(sig)
 	}
+	if *notify {
+		socketact.Notify("STOPPING=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	how := "drained"
+	if *plainStop {
+		how = "shut down"
+		err = srv.Shutdown(ctx)
+	} else {
+		err = drainHTTP(ctx, srv, listeners, &serving, &busy)
+	}
+	for _, pc := range conns {
+		pc.Close()
+	}
+	if err != nil {
+		exit(0, "%s, %s cut short: %v", why, how, err)
+	}
+	exit(0, "%s, %s", why, how)
 }
+
+// handoff hands the listening sockets to a successor process the server
+// starts itself: cloudflare/tableflip's Upgrader (tableflip.go).
+type handoff interface {
+	Listen(network, addr string) (net.Listener, error)
+	Ready() error          // serving: the predecessor may stop
+	Exit() <-chan struct{} // closed once the successor is ready
+}
+
+// newHandoff returns the handoff the flags ask for, or nil. The default
+// build has none; tableflip.go replaces it in a build with -tags tableflip.
+var newHandoff = func() (handoff, error) { return nil, nil }
+
+// listenTCP listens on a -listen TCP address.
+var listenTCP = net.Listen
 
 // wait waits d, the start delay; a stop signal meanwhile exits.
 func wait(d time.Duration, sigs <-chan os.Signal) {
@@ -247,7 +299,7 @@ func sockets() ([]net.Listener, []net.PacketConn, error) {
 				ls = append(ls, l)
 				continue
 			}
-			l, err := net.Listen("tcp", addr)
+			l, err := listenTCP("tcp", addr)
 			if err != nil {
 				return nil, nil, err
 			}
