@@ -3,10 +3,12 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cloudflare/tableflip"
 )
@@ -34,11 +36,38 @@ func init() {
 		signal.Notify(hup, syscall.SIGHUP)
 		go func() {
 			for range hup {
-				if err := upg.Upgrade(); err != nil {
-					logf("upgrade: %v", err)
-				}
+				upgrade(upg)
 			}
 		}()
 		return upg, nil
 	}
 }
+
+// upgrade starts the successor once the predecessor has exited: tableflip
+// refuses to upgrade until its Upgrader has seen the predecessor's exit
+// (WaitForParent waits for that, and the Upgrader's loop may take the
+// refusal branch a moment longer), so a refusal is tried again a few times.
+func upgrade(upg *tableflip.Upgrader) {
+	ctx, cancel := context.WithTimeout(context.Background(), parentWait)
+	defer cancel()
+	if err := upg.WaitForParent(ctx); err != nil {
+		logf("upgrade: waiting for the predecessor: %v", err)
+		return
+	}
+	for try := 1; ; try++ {
+		err := upg.Upgrade()
+		if err == nil {
+			return
+		}
+		logf("upgrade, try %d: %v", try, err)
+		if try == upgradeTries {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const (
+	parentWait   = 30 * time.Second // how long a SIGHUP waits for the predecessor to be gone
+	upgradeTries = 5                // Upgrade calls per SIGHUP
+)
