@@ -1,17 +1,23 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"zedr-run/internal/loadgen"
 )
 
 // The tableflip contender: the server built with -tags tableflip upgrades
 // itself on SIGHUP, each restart switches to a new process and the old one
 // drains (or, with -plain-shutdown, shuts down) and exits; stop leaves none.
+// With the drain, keep-alive clients that never retry lose no request: the
+// stopping server answers each connection's next request with
+// "Connection: close" instead of closing it under the client.
 func TestTableflipContender(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "server-tableflip")
@@ -36,8 +42,17 @@ func TestTableflipContender(t *testing.T) {
 			t.Fatal(err)
 		}
 		pids := map[int]bool{}
+		var r loadgen.Result
 		func() {
 			defer inst.stop()
+			if _, err := waitServing(addr, 0, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			load, err := loadgen.Start(context.Background(), loadgen.Config{Addr: addr, Concurrency: 4, KeepAlive: true, NoRetry: true, Duration: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { r = load.Stop() }()
 			for range 3 {
 				old, err := waitServing(addr, 0, 10*time.Second)
 				if err != nil {
@@ -54,6 +69,10 @@ func TestTableflipContender(t *testing.T) {
 			}
 			pids[last] = true
 		}()
+		t.Logf("plain=%v: %v, closed idle %d", plain, r, r.ClosedIdle)
+		if !plain && (r.Failed() > 0 || r.OK == 0) {
+			t.Errorf("keep-alive load across drained restarts: %v %q", r, r.Errors)
+		}
 		if len(pids) != 4 {
 			t.Errorf("plain=%v: 3 restarts, pids %v", plain, pids)
 		}

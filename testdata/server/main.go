@@ -36,7 +36,9 @@
 // after the delay, as most servers do after their setup); -notify sends READY=1 and STATUS=serving
 // after that, and STOPPING=1 when stopping; -status-lines N sends N long
 // STATUS= lines once serving (to flood zedr-run's log); -drain D bounds the
-// graceful shutdown (default 10s); -plain-shutdown stops with net/http's
+// graceful shutdown (default 10s); -keepalive-grace D is how long it keeps
+// an idle keep-alive connection open for one last request answered with
+// "Connection: close" (default 1s, see drainHTTP); -plain-shutdown stops with net/http's
 // Server.Shutdown alone instead of drainHTTP (to measure what a server
 // without that drain loses); -mode is one of
 //
@@ -93,6 +95,7 @@ var (
 	mode       = flag.String("mode", "normal", "normal, exit, never-ready, ignore-term or crash-after=D")
 	bindLate   = flag.Bool("bind-late", false, "with -listen: bind after the start delay, not before")
 	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
+	keepGrace  = flag.Duration("keepalive-grace", defaultKeepAliveGrace, "in a graceful stop, how long an idle keep-alive connection may stay open for one more request, answered with Connection: close")
 	plainStop  = flag.Bool("plain-shutdown", false, "stop with http.Server.Shutdown alone, without drainHTTP (loses the requests of connections accepted just before the stop)")
 	fdstore    = flag.Bool("fdstore", false, "keep a counter and /keep connections in the fd store (see fdstore.go)")
 	config     = flag.String("config", "", "read `FILE` at start (exit 1 if it cannot) and answer with its first line")
@@ -178,8 +181,8 @@ func main() {
 			exit(1, "fd store: %v", err)
 		}
 	}
-	var busy connCount // connections accepted and not yet answered
-	srv := &http.Server{Handler: handler(), ConnState: busy.track}
+	var busy connCount // the open connections, and which are not idle
+	srv := &http.Server{Handler: busy.closing(handler()), ConnState: busy.track}
 	var serving sync.WaitGroup
 	for _, l := range listeners {
 		serving.Go(func() { srv.Serve(l) })
@@ -448,41 +451,88 @@ func exit(code int, format string, args ...any) {
 // answer; under a restart that is a connection the old generation accepted
 // a moment before the stop signal. So: close the listeners (the sockets stay
 // open in zedr-run and the new generation), wait until Serve has returned,
-// answer every connection already accepted, and only then Shutdown, which
-// now only closes idle keep-alive connections.
-func drainHTTP(ctx context.Context, srv *http.Server, listeners []net.Listener, serving *sync.WaitGroup, busy *connCount) error {
+// and answer every connection already accepted. Shutdown also closes idle
+// keep-alive connections, and a client may be sending its next request on
+// one at that very moment: it gets no answer (a GET is retried by most
+// clients, a POST is not). So from the stop on every answer says
+// "Connection: close", and an idle keep-alive connection may stay open for
+// up to -keepalive-grace for that one last request; only then Shutdown.
+func drainHTTP(ctx context.Context, srv *http.Server, listeners []net.Listener, serving *sync.WaitGroup, conns *connCount) error {
 	for _, l := range listeners {
 		l.Close()
 	}
 	serving.Wait()
-	for busy.n() > 0 && ctx.Err() == nil {
+	conns.stop()
+	grace := time.Now().Add(*keepGrace)
+	for ctx.Err() == nil {
+		busy, idle := conns.n()
+		if busy == 0 && (idle == 0 || time.Now().After(grace)) {
+			break
+		}
 		time.Sleep(5 * time.Millisecond) // as Shutdown itself polls
 	}
 	return srv.Shutdown(ctx)
 }
 
-// connCount counts connections that are new or active (not idle).
+// defaultKeepAliveGrace is how long a stopping server keeps an idle
+// keep-alive connection open for one more request: a client under load
+// sends it within milliseconds, and one idle longer than a second is
+// unlikely to be sending just as the connection closes.
+const defaultKeepAliveGrace = time.Second
+
+// connCount tracks the open connections: new or active (busy), or idle.
+// Once stopping, every answer closes its connection.
 type connCount struct {
-	mu   sync.Mutex
-	busy map[net.Conn]bool
+	mu       sync.Mutex
+	conns    map[net.Conn]bool // true: new or active; false: idle
+	stopping bool
 }
 
 func (c *connCount) track(conn net.Conn, st http.ConnState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.busy == nil {
-		c.busy = map[net.Conn]bool{}
+	if c.conns == nil {
+		c.conns = map[net.Conn]bool{}
 	}
 	switch st {
 	case http.StateNew, http.StateActive:
-		c.busy[conn] = true
+		c.conns[conn] = true
+	case http.StateIdle:
+		c.conns[conn] = false
 	default:
-		delete(c.busy, conn)
+		delete(c.conns, conn)
 	}
 }
 
-func (c *connCount) n() int {
+// n returns how many connections are busy and how many idle.
+func (c *connCount) n() (busy, idle int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.busy)
+	for _, b := range c.conns {
+		if b {
+			busy++
+		} else {
+			idle++
+		}
+	}
+	return busy, idle
+}
+
+func (c *connCount) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopping = true
+}
+
+// closing makes h's answers close their connection once c is stopping.
+func (c *connCount) closing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		stopping := c.stopping
+		c.mu.Unlock()
+		if stopping {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
