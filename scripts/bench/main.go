@@ -8,11 +8,11 @@
 // internal/loadgen, restarts it again and again, and reports requests,
 // failures by kind, latency steady and around restarts, and time-to-switch.
 // That is -plan, with a new connection per request and a server that drains
-// (drainHTTP). Two more series follow: -keepalive-plan, every contender
-// under keep-alive clients that do not retry (a connection closed under a
-// client is a failure), and -plain-plan, the contenders marked plainToo with
-// a server that stops with plain http.Server.Shutdown, to show what the
-// server's own drain is worth under each tool.
+// (drainHTTP). More series follow: -keepalive-plan, every contender under
+// keep-alive clients that do not retry (a connection closed under a client
+// is a failure), and -plain-plan, the contenders marked plainToo with a
+// server that stops with plain http.Server.Shutdown, under both loads, to
+// show what the server's own drain is worth under each tool.
 // Then it measures zero-downtime's own cost: zedr-run's CPU and RSS while
 // serving and across many restarts, and throughput direct vs under zedr-run
 // in interleaved pairs. It writes results.md and one latency-*.svg per
@@ -65,13 +65,14 @@ type series struct {
 
 // suffix names the series' plots.
 func (s series) suffix() string {
-	switch {
-	case s.keepAlive:
-		return "-keepalive"
-	case s.plain:
-		return "-plain"
+	suffix := ""
+	if s.keepAlive {
+		suffix += "-keepalive"
 	}
-	return ""
+	if s.plain {
+		suffix += "-plain"
+	}
+	return suffix
 }
 
 // plan is a start-up time and how many restarts to do with it.
@@ -102,11 +103,11 @@ func parsePlan(s string) ([]plan, error) {
 
 func main() {
 	out := flag.String("out", "results", "write results.md and the plots into `DIR`")
-	planFlag := flag.String("plan", "0:50,300ms:30,2s:8", "start-up times of the server and restarts for each, `STARTUP:N,...`")
+	planFlag := flag.String("plan", "0:30,300ms:20,2s:6", "start-up times of the server and restarts for each, `STARTUP:N,...`")
 	only := flag.String("only", "", "run only the contenders whose name contains this")
 	costRestarts := flag.Int("cost-restarts", 1000, "restarts in a row to measure zedr-run's cost (0: skip the cost)")
 	keepPlan := flag.String("keepalive-plan", "0:20", "the same with keep-alive clients that do not retry, `STARTUP:N,...` (none: skip)")
-	plainPlan := flag.String("plain-plan", "0:20", "the same with a server stopping with plain http.Server.Shutdown, not drainHTTP, `STARTUP:N,...` (none: skip)")
+	plainPlan := flag.String("plain-plan", "0:20", "the same and the keep-alive load with a server stopping with plain http.Server.Shutdown, not drainHTTP, `STARTUP:N,...` (none: skip)")
 	tput := throughput{}
 	flag.IntVar(&tput.pairs, "throughput-pairs", 5, "direct/zedr-run throughput rounds, interleaved")
 	flag.DurationVar(&tput.round, "throughput-for", 3*time.Second, "each throughput round")
@@ -118,7 +119,7 @@ func main() {
 	for _, f := range []struct {
 		flag        string
 		keep, plain bool
-	}{{*planFlag, false, false}, {*keepPlan, true, false}, {*plainPlan, false, true}} {
+	}{{*planFlag, false, false}, {*keepPlan, true, false}, {*plainPlan, false, true}, {*plainPlan, true, true}} {
 		plans, err := parsePlan(f.flag)
 		if err != nil {
 			fail(err)
