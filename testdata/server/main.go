@@ -133,6 +133,9 @@ func main() {
 	}
 	var handExit <-chan struct{} // nil: no handoff, never
 	if hand != nil {
+		if len(listen) == 0 {
+			exit(2, "-tableflip needs -listen ADDR")
+		}
 		listenTCP = hand.Listen
 		handExit = hand.Exit()
 	}
@@ -146,9 +149,6 @@ func main() {
 		identity += " config=" + line
 	}
 	crashAfter, err := parseMode(*mode)
-	if hand != nil && len(listen) == 0 {
-		exit(2, "-tableflip needs -listen ADDR")
-	}
 	if err != nil {
 		exit(2, "%v", err)
 	}
@@ -224,9 +224,9 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
-	how := "drained"
+	how, done := "drain", "drained"
 	if *plainStop {
-		how = "shut down"
+		how, done = "shutdown", "shut down"
 		err = srv.Shutdown(ctx)
 	} else {
 		err = drainHTTP(ctx, srv, listeners, &serving, &busy)
@@ -237,7 +237,7 @@ func main() {
 	if err != nil {
 		exit(0, "%s, %s cut short: %v", why, how, err)
 	}
-	exit(0, "%s, %s", why, how)
+	exit(0, "%s, %s", why, done)
 }
 
 // handoff hands the listening sockets to a successor process the server
