@@ -14,6 +14,10 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go vet"
 go vet ./...
+# The test server (go skips testdata in ./...) and its build against
+# cloudflare/tableflip, the benchmark's tableflip contender.
+go vet ./testdata/server
+go vet -tags tableflip ./testdata/server ./scripts/bench
 echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== go test -race"

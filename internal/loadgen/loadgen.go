@@ -8,7 +8,10 @@
 // without a listener shows as "refused". With KeepAlive=true each worker keeps
 // one connection; a request that fails on a reused connection before any byte
 // of the answer arrived (the server closed the idle connection) is retried
-// once on a new connection, as HTTP clients do, and counted in Result.Retried.
+// once on a new connection, as HTTP clients do for idempotent requests, and
+// counted in Result.Retried; with NoRetry it is a failure instead (what a
+// client sees that does not retry, as for a POST), counted by kind and in
+// Result.ClosedIdle.
 package loadgen
 
 import (
@@ -36,6 +39,7 @@ type Config struct {
 	MaxRequests int           // stop after this many requests in total (0 = no count limit)
 	Duration    time.Duration // stop after this long (0 = no time limit); one of the two limits is required
 	KeepAlive   bool          // false: a new connection per request; true: reuse connections
+	NoRetry     bool          // with KeepAlive: a request failing on a reused connection the server closed is a failure, not retried
 	Timeout     time.Duration // per request (dial+write+read), default 5s
 	Trace       bool          // keep every request in Result.Samples (for plots and time windows)
 }
@@ -76,11 +80,15 @@ type Result struct {
 	Failures map[string]int // by kind (see Kinds)
 	Bodies   map[string]int // first line of successful bodies -> count (at most 1000 distinct; later new lines are not counted)
 	Retried  int            // requests retried once on a new connection after a reused one was closed (KeepAlive only)
-	Latency  Latencies
-	Errors   []string // up to 10 distinct example error messages
-	Elapsed  time.Duration
-	Start    time.Time // when the load started
-	Samples  []Sample  // every request in the order they ended, with Config.Trace only
+	// ClosedIdle counts the failures (with KeepAlive and NoRetry) of requests
+	// sent on a reused connection that the server had closed: no byte of an
+	// answer came. A client that retries would have retried them (Retried).
+	ClosedIdle int
+	Latency    Latencies
+	Errors     []string // up to 10 distinct example error messages
+	Elapsed    time.Duration
+	Start      time.Time // when the load started
+	Samples    []Sample  // every request in the order they ended, with Config.Trace only
 }
 
 // Failed returns the number of failed requests.
@@ -263,13 +271,13 @@ func (l *Load) worker() {
 		deadline := t0.Add(l.cfg.Timeout)
 		reused := c != nil
 		line, got, err := l.roundTrip(&c, deadline)
-		retried := false
-		if err != nil && reused && !got && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-			errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
-			retried = true
+		closed := err != nil && reused && !got && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
+		retried := closed && !l.cfg.NoRetry
+		if retried {
 			line, _, err = l.roundTrip(&c, deadline)
 		}
-		l.record(t0, time.Since(t0), line, retried, err)
+		l.record(t0, time.Since(t0), line, retried, closed && !retried, err)
 	}
 }
 
@@ -367,7 +375,7 @@ func Classify(err error) string {
 	return Other
 }
 
-func (l *Load) record(t0 time.Time, d time.Duration, line string, retried bool, err error) {
+func (l *Load) record(t0 time.Time, d time.Duration, line string, retried, closedIdle bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.res.Requests++
@@ -380,6 +388,9 @@ func (l *Load) record(t0 time.Time, d time.Duration, line string, retried bool, 
 	}
 	if retried {
 		l.res.Retried++
+	}
+	if closedIdle {
+		l.res.ClosedIdle++
 	}
 	if err != nil {
 		l.res.Failures[Classify(err)]++

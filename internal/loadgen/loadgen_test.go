@@ -204,6 +204,21 @@ func TestKeepAliveRetry(t *testing.T) {
 	}
 }
 
+// The same server with NoRetry: every request on a reused connection fails,
+// counted by kind and as ClosedIdle, and the next one dials anew.
+func TestKeepAliveNoRetry(t *testing.T) {
+	addr := rawServer(t, func(c net.Conn) {
+		if readRequest(bufio.NewReader(c)) == nil {
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+		}
+	})
+	r := run(t, Config{Addr: addr, MaxRequests: 50, Concurrency: 2, KeepAlive: true, NoRetry: true})
+	if r.Retried != 0 || r.ClosedIdle == 0 || r.ClosedIdle != r.Failed() || r.OK+r.ClosedIdle != 50 ||
+		r.Failures[EOF]+r.Failures[Reset] != r.ClosedIdle {
+		t.Errorf("%v retried=%d closed-idle=%d %q", r, r.Retried, r.ClosedIdle, r.Errors)
+	}
+}
+
 func TestStopAndDuration(t *testing.T) {
 	srv := httptest.NewServer(hello)
 	defer srv.Close()

@@ -17,18 +17,32 @@ type contender struct {
 	tool  string // a program it needs in PATH ("" for none) ...
 	pkg   string // ... and the Debian package that has it
 	start func(e *env, addr string, delay time.Duration) (*instance, error)
+	// plainToo: also run it with a server that stops with plain
+	// http.Server.Shutdown (-plain-plan), to show what the drain is worth.
+	plainToo bool
 }
 
 var contenders = []contender{
-	{name: "zedr-run (LISTEN_FDS, --ready notify)", start: func(e *env, addr string, d time.Duration) (*instance, error) {
-		return e.zedr(addr, nil, e.server, "-notify", "-start-delay", d.String())
+	{name: "zedr-run (LISTEN_FDS, --ready notify)", plainToo: true, start: func(e *env, addr string, d time.Duration) (*instance, error) {
+		return e.zedr(addr, nil, append([]string{e.server, "-notify"}, e.serverArgs(d)...)...)
 	}},
 	{name: "zedr-run --intercept-bind (server binds itself)", start: func(e *env, addr string, d time.Duration) (*instance, error) {
-		return e.zedr(addr, []string{"--intercept-bind"}, e.server, "-listen", addr, "-bind-late", "-notify", "-start-delay", d.String())
+		return e.zedr(addr, []string{"--intercept-bind"}, append([]string{e.server, "-listen", addr, "-bind-late", "-notify"}, e.serverArgs(d)...)...)
 	}},
+	{name: "tableflip (server rebuilt on its library) + HUP", plainToo: true, start: startTableflip},
 	{name: "naive kill + start", start: startNaive},
-	{name: "Server::Starter start_server + HUP", tool: "start_server", pkg: "libserver-starter-perl", start: startServerStarter},
+	{name: "Server::Starter start_server + HUP", tool: "start_server", pkg: "libserver-starter-perl", plainToo: true, start: startServerStarter},
 	{name: "systemd-socket-activate, stop + start", tool: "systemd-socket-activate", pkg: "systemd", start: startSocketActivate},
+}
+
+// serverArgs are the test server's flags for the start-up time d and the
+// series being run.
+func (e *env) serverArgs(d time.Duration) []string {
+	args := []string{"-start-delay", d.String()}
+	if e.plain {
+		args = append(args, "-plain-shutdown")
+	}
+	return args
 }
 
 // instance is a running contender.
@@ -82,7 +96,7 @@ func (e *env) zedr(addr string, opts []string, command ...string) (*instance, er
 // startNaive runs the server binding the port itself; a restart stops it,
 // waits for it to exit and starts it again.
 func startNaive(e *env, addr string, d time.Duration) (*instance, error) {
-	args := []string{"-listen", addr, "-bind-late", "-start-delay", d.String()}
+	args := append([]string{"-listen", addr, "-bind-late"}, e.serverArgs(d)...)
 	cmd, err := e.proc(nil, e.server, args...)
 	if err != nil {
 		return nil, err
@@ -105,7 +119,7 @@ func startNaive(e *env, addr string, d time.Duration) (*instance, error) {
 // socket and on SIGHUP starts a new worker, waits --interval (1 s by
 // default) and then sends the old one SIGTERM.
 func startServerStarter(e *env, addr string, d time.Duration) (*instance, error) {
-	cmd, err := e.proc(nil, "start_server", "--port", addr, "--", e.server, "-start-delay", d.String())
+	cmd, err := e.proc(nil, "start_server", append([]string{"--port", addr, "--", e.server}, e.serverArgs(d)...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +145,7 @@ func startSocketActivate(e *env, addr string, d time.Duration) (*instance, error
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec systemd-socket-activate "$@"`, "sh", e.server, "-start-delay", d.String()}
+	args := append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec systemd-socket-activate "$@"`, "sh", e.server}, e.serverArgs(d)...)
 	start := func() (*exec.Cmd, error) { return e.proc([]*os.File{f}, "sh", args...) }
 	cmd, err := start()
 	if err != nil {

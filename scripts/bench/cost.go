@@ -55,10 +55,18 @@ func rss(pid int) (int64, error) {
 
 var exitedRE = regexp.MustCompile(`msg="generation exited" gen=(\d+)`)
 
+// throughput is how the ratio direct / under zedr-run is measured: pairs of
+// rounds, direct then under zedr-run, interleaved (A, B, A, B, ...) so that
+// the machine's noise falls on both alike; each pair gives one ratio.
+type throughput struct {
+	pairs int
+	round time.Duration
+}
+
 // measureCost runs the server directly and under zedr-run in turns for the
 // throughput ratio (zedr-run's CPU and RSS measured meanwhile), then
 // restarts zedr-run's server n times in a row without load.
-func (e *env) measureCost(n int, round time.Duration) (costStats, error) {
+func (e *env) measureCost(n int, tput throughput) (costStats, error) {
 	var c costStats
 	addr, err := freeAddr()
 	if err != nil {
@@ -97,17 +105,18 @@ func (e *env) measureCost(n int, round time.Duration) (costStats, error) {
 	}
 	var directReqs, wrappedReqs int
 	var directFor, wrappedFor time.Duration
-	for range 3 {
-		r, err := e.directRound(direct, round)
+	for range tput.pairs {
+		r, err := e.directRound(direct, tput.round)
 		if err != nil {
 			return c, err
 		}
 		directReqs, directFor = directReqs+r.OK, directFor+r.Elapsed
+		directRPS := float64(r.OK) / r.Elapsed.Seconds()
 		cpu0, err := cpuTime(pid)
 		if err != nil {
 			return c, err
 		}
-		r, err = e.load(addr, round)
+		r, err = e.load(addr, tput.round)
 		if err != nil {
 			return c, err
 		}
@@ -120,7 +129,9 @@ func (e *env) measureCost(n int, round time.Duration) (costStats, error) {
 		if r.Failed() > 0 {
 			return c, fmt.Errorf("load under zedr-run: %v %q", r, r.Errors)
 		}
+		c.Ratios = append(c.Ratios, float64(r.OK)/r.Elapsed.Seconds()/directRPS)
 	}
+	c.PairRound = tput.round
 	c.ServeFor, c.ServeRequests = wrappedFor, wrappedReqs
 	c.DirectRPS = float64(directReqs) / directFor.Seconds()
 	c.WrappedRPS = float64(wrappedReqs) / wrappedFor.Seconds()

@@ -7,9 +7,16 @@
 // runs the test server (testdata/server) under bounded load from
 // internal/loadgen, restarts it again and again, and reports requests,
 // failures by kind, latency steady and around restarts, and time-to-switch.
+// That is -plan, with a new connection per request and a server that drains
+// (drainHTTP). More series follow: -keepalive-plan, every contender under
+// keep-alive clients that do not retry (a connection closed under a client
+// is a failure), and -plain-plan, the contenders marked plainToo with a
+// server that stops with plain http.Server.Shutdown, under both loads, to
+// show what the server's own drain is worth under each tool.
 // Then it measures zero-downtime's own cost: zedr-run's CPU and RSS while
-// serving and across many restarts, and throughput direct vs under zedr-run.
-// It writes results.md and one latency-*.svg per start-up time into -out.
+// serving and across many restarts, and throughput direct vs under zedr-run
+// in interleaved pairs. It writes results.md and one latency-*.svg per
+// series and start-up time into -out.
 //
 // Missing tools are installed from Debian when run as root (apt-get);
 // otherwise their contender is skipped. Not a test: figures depend on the
@@ -37,10 +44,35 @@ import (
 // env is what every run shares.
 type env struct {
 	zedrRun, server string    // built binaries
+	tableflipServer string    // the server built with -tags tableflip
+	tmp             string    // a directory for the contenders' files
 	log             io.Writer // the contenders' output
 	concurrency     int
-	keepAlive       bool
 	gap             time.Duration // steady time between restarts
+
+	// The series being run (see series).
+	keepAlive bool
+	plain     bool
+}
+
+// series is one pass of the contenders over a plan: how clients connect and
+// how the server stops.
+type series struct {
+	plans     []plan
+	keepAlive bool // keep-alive clients that do not retry, instead of a new connection per request
+	plain     bool // the server stops with plain http.Server.Shutdown, not drainHTTP; only contenders marked plainToo
+}
+
+// suffix names the series' plots.
+func (s series) suffix() string {
+	suffix := ""
+	if s.keepAlive {
+		suffix += "-keepalive"
+	}
+	if s.plain {
+		suffix += "-plain"
+	}
+	return suffix
 }
 
 // plan is a start-up time and how many restarts to do with it.
@@ -51,6 +83,9 @@ type plan struct {
 
 func parsePlan(s string) ([]plan, error) {
 	var ps []plan
+	if s == "" || s == "none" {
+		return nil, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		d, n, ok := strings.Cut(strings.TrimSpace(f), ":")
 		delay, err1 := time.ParseDuration(d)
@@ -68,20 +103,32 @@ func parsePlan(s string) ([]plan, error) {
 
 func main() {
 	out := flag.String("out", "results", "write results.md and the plots into `DIR`")
-	planFlag := flag.String("plan", "0:50,300ms:30,2s:8", "start-up times of the server and restarts for each, `STARTUP:N,...`")
+	planFlag := flag.String("plan", "0:30,300ms:20,2s:6", "start-up times of the server and restarts for each, `STARTUP:N,...`")
 	only := flag.String("only", "", "run only the contenders whose name contains this")
 	costRestarts := flag.Int("cost-restarts", 1000, "restarts in a row to measure zedr-run's cost (0: skip the cost)")
-	tputFor := flag.Duration("throughput-for", 3*time.Second, "each of the 3 direct/zedr-run throughput rounds")
+	keepPlan := flag.String("keepalive-plan", "0:20", "the same with keep-alive clients that do not retry, `STARTUP:N,...` (none: skip)")
+	plainPlan := flag.String("plain-plan", "0:20", "the same and the keep-alive load with a server stopping with plain http.Server.Shutdown, not drainHTTP, `STARTUP:N,...` (none: skip)")
+	tput := throughput{}
+	flag.IntVar(&tput.pairs, "throughput-pairs", 5, "direct/zedr-run throughput rounds, interleaved")
+	flag.DurationVar(&tput.round, "throughput-for", 3*time.Second, "each throughput round")
 	e := &env{}
 	flag.IntVar(&e.concurrency, "c", 4, "concurrent clients")
-	flag.BoolVar(&e.keepAlive, "keepalive", false, "keep connections alive (default: a new connection per request)")
 	flag.DurationVar(&e.gap, "gap", 200*time.Millisecond, "steady time between restarts")
 	flag.Parse()
-	plans, err := parsePlan(*planFlag)
-	if err != nil {
-		fail(err)
+	var ss []series
+	for _, f := range []struct {
+		flag        string
+		keep, plain bool
+	}{{*planFlag, false, false}, {*keepPlan, true, false}, {*plainPlan, false, true}, {*plainPlan, true, true}} {
+		plans, err := parsePlan(f.flag)
+		if err != nil {
+			fail(err)
+		}
+		if len(plans) > 0 {
+			ss = append(ss, series{plans, f.keep, f.plain})
+		}
 	}
-	if err := run(e, *out, plans, *only, *costRestarts, *tputFor); err != nil {
+	if err := run(e, *out, ss, *only, *costRestarts, tput); err != nil {
 		fail(err)
 	}
 }
@@ -91,11 +138,11 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func run(e *env, out string, plans []plan, only string, costRestarts int, tputFor time.Duration) error {
+func run(e *env, out string, ss []series, only string, costRestarts int, tput throughput) error {
 	t0 := time.Now()
 	m := machineInfo()
 	m.Command = "go run ./scripts/bench " + strings.Join(os.Args[1:], " ")
-	m.Concurrency, m.KeepAlive = e.concurrency, e.keepAlive
+	m.Concurrency = e.concurrency
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -104,10 +151,12 @@ func run(e *env, out string, plans []plan, only string, costRestarts int, tputFo
 		return err
 	}
 	defer os.RemoveAll(bin)
+	e.tmp = bin
 	e.zedrRun, e.server = filepath.Join(bin, "zedr-run"), filepath.Join(bin, "server")
-	for _, b := range [][2]string{{e.zedrRun, "."}, {e.server, "./testdata/server"}} {
-		if o, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s (run from the repository root): %w\n%s", b[1], err, o)
+	e.tableflipServer = filepath.Join(bin, "server-tableflip")
+	for _, b := range [][]string{{"-o", e.zedrRun, "."}, {"-o", e.server, "./testdata/server"}, {"-tags", "tableflip", "-o", e.tableflipServer, "./testdata/server"}} {
+		if o, err := exec.Command("go", append([]string{"build"}, b...)...).CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s (run from the repository root): %w\n%s", strings.Join(b, " "), err, o)
 		}
 	}
 	logf, err := os.Create(filepath.Join(out, "contenders.log"))
@@ -119,36 +168,43 @@ func run(e *env, out string, plans []plan, only string, costRestarts int, tputFo
 
 	var runs []runStats
 	var plots []string
-	for _, p := range plans {
-		var panels []panel
-		for _, c := range contenders {
-			if only != "" && !strings.Contains(c.name, only) {
+	for _, s := range ss {
+		e.keepAlive, e.plain = s.keepAlive, s.plain
+		for _, p := range s.plans {
+			var panels []panel
+			for _, c := range contenders {
+				if only != "" && !strings.Contains(c.name, only) || s.plain && !c.plainToo {
+					continue
+				}
+				if why := ensureTool(c); why != "" {
+					runs = append(runs, runStats{Contender: c.name, Delay: p.delay, KeepAlive: s.keepAlive, Plain: s.plain, Skipped: why})
+					continue
+				}
+				fmt.Fprintf(os.Stderr, "bench: %s, start-up %v, %d restarts%s\n", c.name, p.delay, p.restarts, s.suffix())
+				st, pn, err := e.runOne(c, p)
+				if err != nil {
+					return fmt.Errorf("%s, start-up %v%s: %w", c.name, p.delay, s.suffix(), err)
+				}
+				fmt.Fprintf(os.Stderr, "bench:   %d requests, %d failed %v (closed idle %d); switch %v / gone %v\n", st.Requests, st.failed(), st.Failures, st.ClosedIdle, st.ToServe, st.ToGone)
+				runs = append(runs, st)
+				panels = append(panels, pn)
+			}
+			if len(panels) == 0 {
 				continue
 			}
-			if why := ensureTool(c); why != "" {
-				runs = append(runs, runStats{Contender: c.name, Delay: p.delay, Skipped: why})
-				continue
+			name := fmt.Sprintf("latency-%s%s.svg", fmtDelay(p.delay), s.suffix())
+			title := fmt.Sprintf("latency over time, server start-up %s, %d restarts, %d clients, %s", fmtDelay(p.delay), p.restarts, e.concurrency, seriesWords(s.keepAlive, s.plain))
+			if err := os.WriteFile(filepath.Join(out, name), plotSVG(title, panels), 0o644); err != nil {
+				return err
 			}
-			fmt.Fprintf(os.Stderr, "bench: %s, start-up %v, %d restarts\n", c.name, p.delay, p.restarts)
-			st, pn, err := e.runOne(c, p)
-			if err != nil {
-				return fmt.Errorf("%s, start-up %v: %w", c.name, p.delay, err)
-			}
-			fmt.Fprintf(os.Stderr, "bench:   %d requests, %d failed %v; switch %v / gone %v\n", st.Requests, st.failed(), st.Failures, st.ToServe, st.ToGone)
-			runs = append(runs, st)
-			panels = append(panels, pn)
+			plots = append(plots, name)
 		}
-		name := fmt.Sprintf("latency-%s.svg", fmtDelay(p.delay))
-		title := fmt.Sprintf("latency over time, server start-up %s, %d restarts, %d clients", fmtDelay(p.delay), p.restarts, e.concurrency)
-		if err := os.WriteFile(filepath.Join(out, name), plotSVG(title, panels), 0o644); err != nil {
-			return err
-		}
-		plots = append(plots, name)
 	}
+	e.keepAlive, e.plain = false, false
 	var cost costStats
 	if costRestarts > 0 {
-		fmt.Fprintf(os.Stderr, "bench: zedr-run's own cost (%d restarts, throughput %v x3 each way)\n", costRestarts, tputFor)
-		if cost, err = e.measureCost(costRestarts, tputFor); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: zedr-run's own cost (%d restarts, throughput %d pairs of %v)\n", costRestarts, tput.pairs, tput.round)
+		if cost, err = e.measureCost(costRestarts, tput); err != nil {
 			return fmt.Errorf("zedr-run's cost: %w", err)
 		}
 	}
@@ -204,7 +260,7 @@ func (e *env) runOne(c contender, p plan) (runStats, panel, error) {
 		return runStats{}, panel{}, err
 	}
 	load, err := loadgen.Start(context.Background(), loadgen.Config{
-		Addr: addr, Concurrency: e.concurrency, KeepAlive: e.keepAlive, Duration: time.Hour, Trace: true,
+		Addr: addr, Concurrency: e.concurrency, KeepAlive: e.keepAlive, NoRetry: e.keepAlive, Duration: time.Hour, Trace: true,
 	})
 	if err != nil {
 		return runStats{}, panel{}, err
@@ -232,6 +288,7 @@ func (e *env) runOne(c contender, p plan) (runStats, panel, error) {
 		ts[i] = timing{a.trigger.Sub(r.Start), a.serve.Sub(r.Start), a.gone.Sub(r.Start)}
 	}
 	st := summarize(c.name, p.delay, r, ts, aroundMargin)
+	st.KeepAlive, st.Plain, st.ClosedIdle = e.keepAlive, e.plain, r.ClosedIdle
 	return st, panel{Title: c.name, Duration: r.Elapsed, Samples: r.Samples, Restarts: ts}, nil
 }
 

@@ -27,10 +27,12 @@ func TestTable(t *testing.T) {
 			ToServe: spread{310 * time.Millisecond, 330 * time.Millisecond}, ToGone: spread{320 * time.Millisecond, 340 * time.Millisecond}},
 		{Contender: "naive", Delay: 0, Restarts: 50, Requests: 1000, OK: 990, Failures: map[string]int{loadgen.Refused: 7, loadgen.Reset: 3}},
 		{Contender: "Server::Starter", Delay: 0, Skipped: "start_server not installed"},
+		{Contender: "tableflip", Delay: 0, Restarts: 20, Requests: 500, OK: 496, KeepAlive: true, ClosedIdle: 3, Failures: map[string]int{loadgen.EOF: 4}},
+		{Contender: "zedr-run", Delay: 0, Restarts: 20, Requests: 800, OK: 790, Plain: true, Failures: map[string]int{loadgen.EOF: 10}},
 	}
 	got := table(runs)
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
-	if len(lines) != 5 {
+	if len(lines) != 7 {
 		t.Fatalf("%d lines:\n%s", len(lines), got)
 	}
 	cols := strings.Count(lines[0], "|")
@@ -40,8 +42,10 @@ func TestTable(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"| zedr-run | 300ms | 50 | 1000 | **0** | 0 | 0 | 0 | 0 | 0 | 0 | 1.0 ms / 2.0 ms / 3.0 ms | 1.0 ms / 5.0 ms / 9.0 ms | 310 ms / 330 ms | 320 ms / 340 ms |",
-		"| naive | 0 | 50 | 1000 | **10** | 7 | 3 | 0 | 0 | 0 | 0 | – | – |",
+		"| zedr-run | 300ms | new conn. | drainHTTP | 50 | 1000 | **0** | 0 | 0 | 0 | 0 | 0 | 0 | 1.0 ms / 2.0 ms / 3.0 ms | 1.0 ms / 5.0 ms / 9.0 ms | 310 ms / 330 ms | 320 ms / 340 ms |",
+		"| naive | 0 | new conn. | drainHTTP | 50 | 1000 | **10** | 7 | 3 | 0 | 0 | 0 | 0 | – | – |",
+		"| tableflip | 0 | keep-alive, no retry | drainHTTP | 20 | 500 | **4** (3 closed idle) | 0 | 0 | 4 |",
+		"| zedr-run | 0 | new conn. | plain Shutdown | 20 | 800 | **10** | 0 | 0 | 10 |",
 		"skipped: start_server not installed",
 	} {
 		if !strings.Contains(got, want) {
@@ -54,9 +58,10 @@ func TestCostTable(t *testing.T) {
 	got := costTable(costStats{
 		ServeFor: 10 * time.Second, ServeCPU: 100 * time.Millisecond, ServeRSS: 8 << 20, ServeRequests: 5000,
 		Restarts: 1000, RestartsFor: 50 * time.Second, RestartsCPU: 2 * time.Second, RSSBefore: 8 << 20, RSSAfter: 9 << 20,
-		DirectRPS: 1000, WrappedRPS: 990,
+		DirectRPS: 1000, WrappedRPS: 990, Ratios: []float64{1.02, 0.95, 0.99, 1.10, 0.97}, PairRound: 3 * time.Second,
 	})
-	for _, want := range []string{"(1.00% of one core)", "| RSS while serving | 8.0 MiB |", "(50 ms each)", "(2.0 ms per restart)", "8.0 MiB → 9.0 MiB", "(ratio 0.99)"} {
+	for _, want := range []string{"(1.00% of one core)", "| RSS while serving | 8.0 MiB |", "(50 ms each)", "(2.0 ms per restart)", "8.0 MiB → 9.0 MiB",
+		"5 interleaved pairs of 3s | 1000 / 990 req/s |", "median (min–max) | 0.99 (0.95–1.10) |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("cost table lacks %q:\n%s", want, got)
 		}

@@ -102,6 +102,10 @@ type runStats struct {
 	ToGone    spread // trigger -> the old generation is gone
 	Elapsed   time.Duration
 	Skipped   string // why the contender did not run, if it did not
+
+	KeepAlive  bool // keep-alive clients that do not retry, not a new connection per request
+	Plain      bool // the server stopped with plain http.Server.Shutdown, not drainHTTP
+	ClosedIdle int  // keep-alive: failed requests sent on a connection the server had closed
 }
 
 func summarize(name string, delay time.Duration, r loadgen.Result, ts []timing, margin time.Duration) runStats {
@@ -126,4 +130,19 @@ func (s runStats) failed() int {
 		n += v
 	}
 	return n
+}
+
+// ratios is the median, minimum and maximum of some ratios.
+type ratios struct{ Median, Min, Max float64 }
+
+// ratioSpread returns the median (the mean of the middle two for an even
+// count), minimum and maximum of rs.
+func ratioSpread(rs []float64) ratios {
+	if len(rs) == 0 {
+		return ratios{}
+	}
+	rs = slices.Clone(rs)
+	slices.Sort(rs)
+	n := len(rs)
+	return ratios{Median: (rs[(n-1)/2] + rs[n/2]) / 2, Min: rs[0], Max: rs[n-1]}
 }

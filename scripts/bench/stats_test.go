@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,5 +78,26 @@ func TestSummarize(t *testing.T) {
 	}
 	if s.ToServe != (spread{10 * ms, 40 * ms}) || s.ToGone != (spread{20 * ms, 30 * ms}) || s.failed() != 1 || s.Restarts != 2 {
 		t.Errorf("%+v", s)
+	}
+}
+
+func TestRatioSpread(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want ratios
+	}{
+		{nil, ratios{}},
+		{[]float64{1.1}, ratios{1.1, 1.1, 1.1}},
+		{[]float64{1.2, 0.8, 1.0}, ratios{1.0, 0.8, 1.2}},
+		{[]float64{1.3, 0.9, 1.0, 1.1}, ratios{1.05, 0.9, 1.3}},
+	} {
+		in := slices.Clone(c.in)
+		got := ratioSpread(c.in)
+		if math.Abs(got.Median-c.want.Median) > 1e-9 || got.Min != c.want.Min || got.Max != c.want.Max {
+			t.Errorf("ratioSpread(%v) = %+v, want %+v", c.in, got, c.want)
+		}
+		if !slices.Equal(in, c.in) {
+			t.Errorf("ratioSpread changed its argument: %v", c.in)
+		}
 	}
 }

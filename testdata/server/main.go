@@ -24,12 +24,23 @@
 // With -fdstore it keeps a counter and connections (/keep) in the fd store
 // (fdstore.go).
 //
+// Built with -tags tableflip it also takes -tableflip PIDFILE: the -listen
+// sockets then come from cloudflare/tableflip's Upgrader, SIGHUP upgrades
+// (the process starts its successor itself, which inherits the sockets), and
+// the process stops as on SIGTERM once its successor is ready
+// (tableflip.go). The benchmark's fastest peer, with the same handler and
+// drain as every other build.
+//
 // Flags: -start-delay D waits D before serving (the sockets are held and
 // connections queue meanwhile; with -bind-late and -listen it binds only
 // after the delay, as most servers do after their setup); -notify sends READY=1 and STATUS=serving
 // after that, and STOPPING=1 when stopping; -status-lines N sends N long
 // STATUS= lines once serving (to flood zedr-run's log); -drain D bounds the
-// graceful shutdown (default 10s); -mode is one of
+// graceful shutdown (default 10s); -keepalive-grace D is how long it keeps
+// an idle keep-alive connection open for one last request answered with
+// "Connection: close" (default 1s, see drainHTTP); -plain-shutdown stops with net/http's
+// Server.Shutdown alone instead of drainHTTP (to measure what a server
+// without that drain loses); -mode is one of
 //
 //	normal        serve (the default)
 //	exit          exit 3 right after the start delay, before serving: a broken binary
@@ -42,7 +53,7 @@
 // scratch image, which has no curl and no shell).
 //
 // SIGTERM and SIGINT stop it gracefully: stop accepting, finish in-flight
-// requests (up to -drain), exit 0. SIGQUIT exits 0 at once. It logs one line
+// requests (up to -drain), exit 0 (drainHTTP). SIGQUIT exits 0 at once. It logs one line
 // to stderr at start and one at exit.
 package main
 
@@ -84,6 +95,8 @@ var (
 	mode       = flag.String("mode", "normal", "normal, exit, never-ready, ignore-term or crash-after=D")
 	bindLate   = flag.Bool("bind-late", false, "with -listen: bind after the start delay, not before")
 	drain      = flag.Duration("drain", 10*time.Second, "how long a graceful stop waits for in-flight requests")
+	keepGrace  = flag.Duration("keepalive-grace", defaultKeepAliveGrace, "in a graceful stop, how long an idle keep-alive connection may stay open for one more request, answered with Connection: close")
+	plainStop  = flag.Bool("plain-shutdown", false, "stop with http.Server.Shutdown alone, without drainHTTP (loses the requests of connections accepted just before the stop)")
 	fdstore    = flag.Bool("fdstore", false, "keep a counter and /keep connections in the fd store (see fdstore.go)")
 	config     = flag.String("config", "", "read `FILE` at start (exit 1 if it cannot) and answer with its first line")
 	chatter    = flag.Int("status-lines", 0, "once serving, send `N` long STATUS= lines on $NOTIFY_SOCKET (a chatty child: N lines in zedr-run's log)")
@@ -113,6 +126,18 @@ func main() {
 	flag.Parse()
 	if *getURL != "" {
 		os.Exit(probe(*getURL))
+	}
+	hand, err := newHandoff()
+	if err != nil {
+		exit(2, "%v", err)
+	}
+	var handExit <-chan struct{} // nil: no handoff, never
+	if hand != nil {
+		if len(listen) == 0 {
+			exit(2, "-tableflip needs -listen ADDR")
+		}
+		listenTCP = hand.Listen
+		handExit = hand.Exit()
 	}
 	identity = fmt.Sprintf("generation=%s pid=%d worker=%s", envOr("ZEDR_GENERATION"), os.Getpid(), envOr("ZEDR_WORKER"))
 	if *config != "" {
@@ -156,8 +181,8 @@ func main() {
 			exit(1, "fd store: %v", err)
 		}
 	}
-	var busy connCount // connections accepted and not yet answered
-	srv := &http.Server{Handler: handler(), ConnState: busy.track}
+	var busy connCount // the open connections, and which are not idle
+	srv := &http.Server{Handler: busy.closing(handler()), ConnState: busy.track}
 	var serving sync.WaitGroup
 	for _, l := range listeners {
 		serving.Go(func() { srv.Serve(l) })
@@ -177,6 +202,11 @@ func main() {
 			}
 		})
 	}
+	if hand != nil {
+		if err := hand.Ready(); err != nil {
+			exit(1, "%v", err)
+		}
+	}
 	for i := range *chatter {
 		socketact.Notify(fmt.Sprintf("STATUS=chatter %d of %d %s", i+1, *chatter, strings.Repeat("x", 400)))
 	}
@@ -184,28 +214,53 @@ func main() {
 	if crashAfter > 0 {
 		crash = time.After(crashAfter)
 	}
+	why := ""
 	select {
 	case <-crash:
 		exit(4, "crash after %v", crashAfter)
+	case <-handExit:
+		why = "successor ready"
 	case sig := <-sigs:
 		if sig == syscall.SIGQUIT {
 			exit(0, "%s", signame(sig))
 		}
-		if *notify {
-			socketact.Notify("STOPPING=1")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), *drain)
-		defer cancel()
-		err := drainHTTP(ctx, srv, listeners, &serving, &busy)
-		for _, pc := range conns {
-			pc.Close()
-		}
-		if err != nil {
-			exit(0, "%s, drain cut short: %v", signame(sig), err)
-		}
-		exit(0, "%s, drained", signame(sig))
+		why = signame(sig)
 	}
+	if *notify {
+		socketact.Notify("STOPPING=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	how, done := "drain", "drained"
+	if *plainStop {
+		how, done = "shutdown", "shut down"
+		err = srv.Shutdown(ctx)
+	} else {
+		err = drainHTTP(ctx, srv, listeners, &serving, &busy)
+	}
+	for _, pc := range conns {
+		pc.Close()
+	}
+	if err != nil {
+		exit(0, "%s, %s cut short: %v", why, how, err)
+	}
+	exit(0, "%s, %s", why, done)
 }
+
+// handoff hands the listening sockets to a successor process the server
+// starts itself: cloudflare/tableflip's Upgrader (tableflip.go).
+type handoff interface {
+	Listen(network, addr string) (net.Listener, error)
+	Ready() error          // serving: the predecessor may stop
+	Exit() <-chan struct{} // closed once the successor is ready
+}
+
+// newHandoff returns the handoff the flags ask for, or nil. The default
+// build has none; tableflip.go replaces it in a build with -tags tableflip.
+var newHandoff = func() (handoff, error) { return nil, nil }
+
+// listenTCP listens on a -listen TCP address.
+var listenTCP = net.Listen
 
 // wait waits d, the start delay; a stop signal meanwhile exits.
 func wait(d time.Duration, sigs <-chan os.Signal) {
@@ -254,7 +309,7 @@ func sockets() ([]net.Listener, []net.PacketConn, error) {
 				ls = append(ls, l)
 				continue
 			}
-			l, err := net.Listen("tcp", addr)
+			l, err := listenTCP("tcp", addr)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -403,41 +458,88 @@ func exit(code int, format string, args ...any) {
 // answer; under a restart that is a connection the old generation accepted
 // a moment before the stop signal. So: close the listeners (the sockets stay
 // open in zedr-run and the new generation), wait until Serve has returned,
-// answer every connection already accepted, and only then Shutdown, which
-// now only closes idle keep-alive connections.
-func drainHTTP(ctx context.Context, srv *http.Server, listeners []net.Listener, serving *sync.WaitGroup, busy *connCount) error {
+// and answer every connection already accepted. Shutdown also closes idle
+// keep-alive connections, and a client may be sending its next request on
+// one at that very moment: it gets no answer (a GET is retried by most
+// clients, a POST is not). So from the stop on every answer says
+// "Connection: close", and an idle keep-alive connection may stay open for
+// up to -keepalive-grace for that one last request; only then Shutdown.
+func drainHTTP(ctx context.Context, srv *http.Server, listeners []net.Listener, serving *sync.WaitGroup, conns *connCount) error {
 	for _, l := range listeners {
 		l.Close()
 	}
 	serving.Wait()
-	for busy.n() > 0 && ctx.Err() == nil {
+	conns.stop()
+	grace := time.Now().Add(*keepGrace)
+	for ctx.Err() == nil {
+		busy, idle := conns.n()
+		if busy == 0 && (idle == 0 || time.Now().After(grace)) {
+			break
+		}
 		time.Sleep(5 * time.Millisecond) // as Shutdown itself polls
 	}
 	return srv.Shutdown(ctx)
 }
 
-// connCount counts connections that are new or active (not idle).
+// defaultKeepAliveGrace is how long a stopping server keeps an idle
+// keep-alive connection open for one more request: a client under load
+// sends it within milliseconds, and one idle longer than a second is
+// unlikely to be sending just as the connection closes.
+const defaultKeepAliveGrace = time.Second
+
+// connCount tracks the open connections: new or active (busy), or idle.
+// Once stopping, every answer closes its connection.
 type connCount struct {
-	mu   sync.Mutex
-	busy map[net.Conn]bool
+	mu       sync.Mutex
+	conns    map[net.Conn]bool // true: new or active; false: idle
+	stopping bool
 }
 
 func (c *connCount) track(conn net.Conn, st http.ConnState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.busy == nil {
-		c.busy = map[net.Conn]bool{}
+	if c.conns == nil {
+		c.conns = map[net.Conn]bool{}
 	}
 	switch st {
 	case http.StateNew, http.StateActive:
-		c.busy[conn] = true
+		c.conns[conn] = true
+	case http.StateIdle:
+		c.conns[conn] = false
 	default:
-		delete(c.busy, conn)
+		delete(c.conns, conn)
 	}
 }
 
-func (c *connCount) n() int {
+// n returns how many connections are busy and how many idle.
+func (c *connCount) n() (busy, idle int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.busy)
+	for _, b := range c.conns {
+		if b {
+			busy++
+		} else {
+			idle++
+		}
+	}
+	return busy, idle
+}
+
+func (c *connCount) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopping = true
+}
+
+// closing makes h's answers close their connection once c is stopping.
+func (c *connCount) closing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		stopping := c.stopping
+		c.mu.Unlock()
+		if stopping {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
