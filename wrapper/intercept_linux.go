@@ -3,6 +3,7 @@ package wrapper
 import (
 	"os"
 
+	"zedr-run/wrapper/control"
 	"zedr-run/wrapper/intercept"
 )
 
@@ -19,7 +20,7 @@ func (s *supervisor) startIntercepting() error {
 	if s.intercept != nil {
 		return nil
 	}
-	ic, err := intercept.New(s.cfg.Sockets, s.log, func(l intercept.Listen) { s.post(listenEvent{l}) })
+	ic, err := intercept.New(s.cfg.Sockets, s.cfg.InterceptAdopt, s.log, func(l intercept.Listen) { s.post(listenEvent{l}) })
 	if err != nil {
 		return err
 	}
@@ -34,8 +35,28 @@ func (s *supervisor) receiveListener(status *os.File, gen, pid int) error {
 	return s.intercept.Receive(func(buf, oob []byte) (int, int, error) { return recvStatus(status, buf, oob) }, gen, pid)
 }
 
-// onListen: with --ready listen, a worker is ready once it has taken every
-// declared socket.
+// closeIntercept closes the adopted sockets once the loop has ended.
+func (s *supervisor) closeIntercept() {
+	if s.intercept != nil {
+		s.intercept.Close()
+	}
+}
+
+// adoptedStatus lists the adopted sockets for status, after the declared
+// ones; they have no LISTEN_FDS number (FD 0).
+func (s *supervisor) adoptedStatus() []control.SocketStatus {
+	if s.intercept == nil {
+		return nil
+	}
+	var out []control.SocketStatus
+	for _, a := range s.intercept.Adopted() {
+		out = append(out, control.SocketStatus{Spec: a.Spec, Addr: a.Addr, AdoptedBy: a.Gen})
+	}
+	return out
+}
+
+// onListen: with --ready listen, a worker is ready once it has taken its
+// sockets (package intercept's Listen).
 func (s *supervisor) onListen(ev listenEvent) {
 	if s.cfg.Ready.Kind != ReadyListen {
 		return
