@@ -307,7 +307,7 @@ func (ic *Interceptor) closeUnused() {
 // Adopted is one adopted socket, for status.
 type Adopted struct {
 	Spec string // "tcp4:127.0.0.1:8080"
-	Addr string // as socketact.Socket.Addr
+	Addr string // as socketact.Socket.Addr; a unix path made absolute
 	Gen  int    // the generation whose own bind() it was
 }
 
@@ -318,7 +318,11 @@ func (ic *Interceptor) Adopted() []Adopted {
 	var out []Adopted
 	for _, h := range ic.held {
 		if h.adoptedBy != 0 && !h.closed {
-			out = append(out, Adopted{Spec: h.spec, Addr: h.sock.Addr(), Gen: h.adoptedBy})
+			addr := h.sock.Addr()
+			if h.family == unix.AF_UNIX {
+				addr = h.addr // the kernel's name may be relative to the server's directory
+			}
+			out = append(out, Adopted{Spec: h.spec, Addr: addr, Gen: h.adoptedBy})
 		}
 	}
 	return out

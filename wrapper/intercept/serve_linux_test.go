@@ -23,6 +23,13 @@ import (
 const childEnv = "INTERCEPT_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if steps := os.Getenv(adoptChildEnv); steps != "" {
+		if err := adoptChild(steps); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if addr := os.Getenv(childEnv); addr != "" {
 		if err := child(addr); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
