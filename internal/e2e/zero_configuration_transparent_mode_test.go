@@ -158,14 +158,18 @@ func TestAutoDroppedPort(t *testing.T) {
 }
 
 // TestAutoNeverAdopts: a listener on port 0 and a client socket that binds a
-// fixed port before connect() are left alone; only the fixed listener is
-// adopted, and a restart changes nothing about that.
+// fixed port before connect() (generation 1 only) are left alone: only the
+// fixed listener is adopted, and once generation 1 is gone nothing holds
+// the client's port.
 func TestAutoNeverAdopts(t *testing.T) {
 	needIntercept(t)
 	fixed, clientFrom := freeTCPAddr(t), freeTCPAddr(t)
-	ctl := filepath.Join(t.TempDir(), "ctl.sock")
+	dir := t.TempDir()
+	ctl, app := filepath.Join(dir, "ctl.sock"), filepath.Join(dir, "app")
+	serve := fmt.Sprintf("%s -listen %s,127.0.0.1:0", staticTestserver(t), fixed)
+	writeScript(t, app, fmt.Sprintf(`if [ "$ZEDR_GENERATION" = 1 ]; then exec %s -dial-from %s -drain 1s; fi; exec %s`, serve, clientFrom, serve))
 	z := startCmd(t, execZedr("--intercept-bind", "--listen", "auto", "--ready", "listen", "--control", ctl, "--log-level", "debug",
-		"--", staticTestserver(t), "-listen", fixed+",127.0.0.1:0", "-dial-from", clientFrom), false)
+		"--no-watch", "--", app), false)
 	z.readyPID(1)
 	z.waitLog(`msg="bind runs as asked" gen=1 .*addr=127.0.0.1:0 adoption="never adopted`)
 	z.waitLog(`msg="bind runs as asked" gen=1 .*addr=` + clientFrom + ` adoption="adopted if it listens"`)
