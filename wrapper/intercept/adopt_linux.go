@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"zedr-run/internal/seccomp"
 	"zedr-run/socketact"
 )
 
@@ -153,13 +154,36 @@ func (ic *Interceptor) unmatchedBind(g *generationTaps, c *caller, fd int, their
 // if this generation saw its bind() to a fixed address, zedr-run runs the
 // listen() itself on its reference *theirs with the caller's backlog, and
 // adopts the socket (keeping *theirs, set to -1). st is the socket's fstat.
-func (ic *Interceptor) adoptListen(g *generationTaps, c *caller, fd, backlog int, theirs *int, st *unix.Stat_t) (bool, error) {
+// If a socket for that address is held by now (another worker of the first
+// generation adopted it between this one's bind and its listen, which
+// SO_REUSEADDR allows), the caller gets the held socket instead, as at a
+// bind().
+func (ic *Interceptor) adoptListen(listener int, g *generationTaps, n *seccomp.Notif, c *caller, fd int, theirs *int, st *unix.Stat_t) (bool, error) {
 	addr, seen := g.binds.take(st.Ino)
 	if !seen {
 		ic.log.Debug("listen not adopted: no bind to a fixed address seen for this socket", "gen", g.gen, "pid", c.tgid, "fd", fd)
 		return false, nil
 	}
-	if err := unix.Listen(*theirs, backlog); err != nil {
+	family, sotype, protocol, err := sockInfo(*theirs)
+	if err != nil {
+		return false, nil
+	}
+	if i, h, other := ic.claim(family, sotype, protocol, addr, g); i >= 0 {
+		flags, err := fdFlags(c.tgid, fd)
+		if err == nil {
+			err = ic.setNonblock(h, g, other, flags&unix.O_NONBLOCK != 0)
+		}
+		if err == nil {
+			err = seccomp.SetFD(listener, n.ID, h.fd, fd, flags&unix.O_CLOEXEC != 0)
+		}
+		if err != nil {
+			return false, err
+		}
+		ic.log.Info("bind intercepted at listen(): the address was adopted meanwhile", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", h.spec, "addr", addr)
+		ic.took(g, i, fd)
+		return true, nil
+	}
+	if err := unix.Listen(*theirs, int(int32(n.Data.Args[1]))); err != nil {
 		return false, nil // the call runs, and the kernel answers as it did here
 	}
 	if i := ic.adoptFD(g, c.tgid, fd, theirs, addr); i >= 0 {

@@ -24,10 +24,12 @@ import (
 
 // adoptChildEnv makes the test binary a filtered child that runs steps
 // (TestMain): "listen ADDR", "client ADDR" (a TCP socket that binds ADDR,
-// then connects to the first listener), "udp ADDR", "udpclient ADDR" (binds
-// ADDR, then connects), "unix PATH" (a stream socket that binds PATH,
-// relative to its directory, and listens), separated by ';'. It prints
-// "STEP INODE" for each, then waits for its stdin to close.
+// then connects to the first listener), "bindwait ADDR" (binds ADDR, then
+// listens once a line comes on stdin, and prints "listened INODE"), "udp
+// ADDR", "udpclient ADDR" (binds ADDR, then connects), "unix PATH" (a stream
+// socket that binds PATH, relative to its directory, and listens),
+// separated by ';'. TCP sockets have SO_REUSEADDR, as servers' do. It
+// prints "STEP INODE" for each, then waits for its stdin to close.
 const adoptChildEnv = "INTERCEPT_TEST_ADOPT"
 
 func adoptChild(steps string) error {
@@ -42,6 +44,7 @@ func adoptChild(steps string) error {
 	unix.Close(listener)
 	unix.Close(3)
 	var firstListener unix.Sockaddr
+	stdin := bufio.NewReader(os.Stdin)
 	for _, step := range strings.Split(steps, ";") {
 		verb, arg, _ := strings.Cut(step, " ")
 		family, sotype, sa := unix.AF_INET, unix.SOCK_STREAM, unix.Sockaddr(nil)
@@ -58,10 +61,32 @@ func adoptChild(steps string) error {
 		if err != nil {
 			return err
 		}
+		if family == unix.AF_INET && sotype == unix.SOCK_STREAM {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+				return err
+			}
+		}
 		if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("%s: bind: %w", step, err)
 		}
 		switch verb {
+		case "bindwait":
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
+				return err
+			}
+			fmt.Printf("%s %d\n", step, st.Ino)
+			if _, err := stdin.ReadString('\n'); err != nil {
+				return err
+			}
+			if err := unix.Listen(fd, 16); err != nil {
+				return fmt.Errorf("%s: listen: %w", step, err)
+			}
+			if err := unix.Fstat(fd, &st); err != nil {
+				return err
+			}
+			fmt.Printf("listened %d\n", st.Ino)
+			continue
 		case "listen", "unix":
 			if err := unix.Listen(fd, 16); err != nil {
 				return fmt.Errorf("%s: listen: %w", step, err)
@@ -84,7 +109,7 @@ func adoptChild(steps string) error {
 		}
 		fmt.Printf("%s %d\n", step, st.Ino)
 	}
-	io.Copy(io.Discard, os.Stdin)
+	io.Copy(io.Discard, stdin)
 	return nil
 }
 
@@ -92,6 +117,7 @@ func adoptChild(steps string) error {
 type adoptGen struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	out   *bufio.Scanner
 	inos  map[string]uint64 // step -> inode of its socket
 }
 
@@ -130,6 +156,7 @@ func startAdoptGen(t *testing.T, ic *Interceptor, gen int, dir, steps string) *a
 		t.Fatalf("Receive: %v", err)
 	}
 	sc := bufio.NewScanner(out)
+	g.out = sc
 	for range strings.Split(steps, ";") {
 		if !sc.Scan() {
 			t.Fatalf("gen %d ended before its steps were done (%v)", gen, g.cmd.Wait())
@@ -286,4 +313,40 @@ func TestAdoption(t *testing.T) {
 	} else {
 		l.Close()
 	}
+}
+
+// TestAdoptionRaceOfWorkers: two workers of the first generation bind the
+// same address (SO_REUSEADDR allows it while neither listens); one listens
+// first and its socket is adopted; the other's listen() then gets the
+// adopted socket, as a bind() would, instead of failing with EADDRINUSE.
+func TestAdoptionRaceOfWorkers(t *testing.T) {
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	var logs lockedBuffer
+	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ic.Close)
+	dir, addr := t.TempDir(), freeAddr(t, "tcp")
+	late := startAdoptGen(t, ic, 1, dir, "bindwait "+addr)
+	first := startAdoptGen(t, ic, 1, dir, "listen "+addr)
+	if got := ic.Adopted(); len(got) != 1 || got[0].Addr != addr {
+		t.Fatalf("adopted %v, want %s", got, addr)
+	}
+	fmt.Fprintln(late.stdin)
+	if !late.out.Scan() {
+		t.Fatalf("the late worker's listen() failed: %v", late.cmd.Wait())
+	}
+	var ino uint64
+	fmt.Sscanf(late.out.Text(), "listened %d", &ino)
+	if want := first.inos["listen "+addr]; ino != want {
+		t.Errorf("the late worker listens on inode %d, not the adopted socket %d", ino, want)
+	}
+	if !strings.Contains(logs.String(), `msg="bind intercepted at listen(): the address was adopted meanwhile"`) {
+		t.Errorf("no log line for the late worker:\n%s", logs.String())
+	}
+	late.stop(t)
+	first.stop(t)
 }

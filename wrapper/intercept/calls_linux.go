@@ -130,7 +130,7 @@ func (ic *Interceptor) onListen(listener int, g *generationTaps, n *seccomp.Noti
 	if !ic.adopt {
 		return false, nil
 	}
-	return ic.adoptListen(g, c, fd, int(int32(n.Data.Args[1])), &theirs, &st)
+	return ic.adoptListen(listener, g, n, c, fd, &theirs, &st)
 }
 
 // onUnlink answers an unlink() or unlinkat() of a held unix socket path:

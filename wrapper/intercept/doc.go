@@ -35,6 +35,11 @@
 //     few milliseconds after the call), and the socket is not connected by
 //     then (a client that binds a fixed port and connects at once).
 //
+// A listen() on a socket whose bind() this generation saw, to an address
+// held by now (another worker of the same generation adopted its own
+// socket in between, which SO_REUSEADDR allows), gets the held socket, as
+// a bind() would, and returns 0.
+//
 // The adopted socket is then held as a declared one: a later generation's
 // bind() of the same family, type and address gets it, its unix path's
 // unlink() is faked, Adopted lists it. Never adopted: port 0, unnamed unix
