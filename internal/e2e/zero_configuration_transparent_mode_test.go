@@ -155,6 +155,15 @@ func TestAutoDroppedPort(t *testing.T) {
 	if got := adoptedAddrs(st); got != kept {
 		t.Errorf("status lists the adopted sockets %q, want only %s", got, kept)
 	}
+	// The table for people: no fd number, the generation that bound it.
+	out, err := execZedr("status", "--control", ctl).CombinedOutput()
+	if err != nil {
+		t.Fatalf("zedr-run status: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^-\s+` + regexp.QuoteMeta(kept) + ` \(adopted from gen 1\)\s+tcp4:` + regexp.QuoteMeta(kept) + `$`).Match(out) ||
+		strings.Contains(string(out), dropped) {
+		t.Errorf("zedr-run status does not list the adopted socket %s alone:\n%s", kept, out)
+	}
 }
 
 // TestAutoNeverAdopts: a listener on port 0 and a client socket that binds a
