@@ -301,15 +301,17 @@ func networkName(family, sotype int) string {
 }
 
 // closeUnused closes the adopted sockets that no live generation binds any
-// more: none of its processes is left under a generation that bound it, and
-// a newer generation has taken its sockets without it (its configuration
-// dropped that address). A socket whose last holder crashed stays open for
-// the generation that replaces it.
+// more: no process is left under a generation that bound it, and the
+// newest generation that took its sockets is not the last one that bound
+// it: a newer one took its sockets without it (its configuration dropped
+// that address), or the last one that bound it never took its sockets (a
+// new generation rolled back). A socket whose last holder took its sockets
+// and then crashed stays open for the generation that replaces it.
 func (ic *Interceptor) closeUnused() {
 	ic.mu.Lock()
 	var gone []*heldSocket
 	for i, h := range ic.held {
-		if h.adoptedBy == 0 || h.closed || len(ic.holders[i]) > 0 || ic.reported <= h.lastGen {
+		if h.adoptedBy == 0 || h.closed || len(ic.holders[i]) > 0 || ic.reported == h.lastGen {
 			continue
 		}
 		h.closed = true

@@ -20,6 +20,7 @@ import (
 
 	"zedr-run/internal/seccomp"
 	"zedr-run/reexec"
+	"zedr-run/socketact"
 )
 
 // adoptChildEnv makes the test binary a filtered child that runs steps
@@ -349,4 +350,60 @@ func TestAdoptionRaceOfWorkers(t *testing.T) {
 	}
 	late.stop(t)
 	first.stop(t)
+}
+
+// TestAdoptionRolledBack: beside a declared socket, a new generation adopts
+// an address of its own and exits before it has taken its sockets (a
+// rollback): the socket it adopted is closed once it is gone, while the
+// declared one stays.
+func TestAdoptionRolledBack(t *testing.T) {
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	spec, err := socketact.ParseSpec("tcp:127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := socketact.Open(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	var logs lockedBuffer
+	listens := make(chan Listen, 2)
+	ic, err := New([]*socketact.Socket{sock}, true, slog.New(slog.NewTextHandler(&logs, nil)), func(l Listen) { listens <- l })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.settle = time.Hour // a generation that does not take the declared socket never counts as having taken its sockets
+	closed := make(chan int, 2)
+	ic.closed = func(gen int) { closed <- gen }
+	t.Cleanup(ic.Close)
+	dir := t.TempDir()
+	g1 := startAdoptGen(t, ic, 1, dir, "listen "+ic.held[0].addr)
+	wait(t, listens, "Listen of gen 1")
+	added := freeAddr(t, "tcp")
+	g2 := startAdoptGen(t, ic, 2, dir, "listen "+added)
+	if got := ic.Adopted(); len(got) != 1 || got[0].Addr != added {
+		t.Fatalf("adopted %v, want %s", got, added)
+	}
+	g2.stop(t)
+	if gen := wait(t, closed, "gen 2's listener closed"); gen != 2 {
+		t.Fatalf("closed gen %d", gen)
+	}
+	if got := ic.Adopted(); len(got) != 0 {
+		t.Errorf("the rolled-back generation's socket is still held: %v", got)
+	}
+	if !strings.Contains(logs.String(), `msg="adopted socket closed: no live generation binds it any more" spec=tcp4:`+added) {
+		t.Errorf("no log line for the closed socket:\n%s", logs.String())
+	}
+	if l, err := net.Listen("tcp4", added); err != nil {
+		t.Errorf("the rolled-back generation's port is still held: %v", err)
+	} else {
+		l.Close()
+	}
+	if ic.heldIndex(int(sock.File.Fd())) != 0 {
+		t.Error("the declared socket is no longer held")
+	}
+	g1.stop(t)
 }

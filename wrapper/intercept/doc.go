@@ -103,8 +103,9 @@
 //     and a new configuration may drop a port.
 //   - An adopted socket is closed (and its unix socket file removed, if it
 //     is still that socket's) once no process is left under a generation
-//     that bound it and a newer generation has taken its sockets without it,
-//     with the log line "adopted socket closed: no live generation binds it
+//     that bound it and a newer generation has taken its sockets without it
+//     (a dropped port), or the last one that bound it never took its
+//     sockets (a rolled-back generation's new port), with the log line "adopted socket closed: no live generation binds it
 //     any more". One whose last holder crashed stays open for its
 //     successor. Close closes the rest when zedr-run ends; declared sockets
 //     are never closed here.
