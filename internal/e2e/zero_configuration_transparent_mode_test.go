@@ -160,7 +160,7 @@ func TestAutoDroppedPort(t *testing.T) {
 	if err != nil {
 		t.Fatalf("zedr-run status: %v\n%s", err, out)
 	}
-	if !regexp.MustCompile(`(?m)^-\s+` + regexp.QuoteMeta(kept) + ` \(adopted from gen 1\)\s+tcp4:` + regexp.QuoteMeta(kept) + `$`).Match(out) ||
+	if !regexp.MustCompile(`(?m)^-\s+`+regexp.QuoteMeta(kept)+` \(adopted from gen 1\)\s+tcp4:`+regexp.QuoteMeta(kept)+`$`).Match(out) ||
 		strings.Contains(string(out), dropped) {
 		t.Errorf("zedr-run status does not list the adopted socket %s alone:\n%s", kept, out)
 	}
