@@ -15,12 +15,28 @@ import (
 // listenEvent is intercept.Listen as the loop's event.
 type listenEvent struct{ intercept.Listen }
 
+// adoptEvent is a socket transparent mode adopted.
+type adoptEvent struct{ intercept.Adoption }
+
+// onAdopt has an adopted socket looked after as a declared one when
+// zedr-run dies: the guardian removes its unix socket file (if it is still
+// that socket's) and, without a cgroup, kills the processes holding it; the
+// scan for escaped processes looks for it too.
+func (s *supervisor) onAdopt(ev adoptEvent) {
+	if ev.Path != "" && !s.cfg.KeepSocketFiles {
+		s.guard.File(ev.FileDev, ev.FileIno, ev.Path)
+	}
+	s.contain.inodes[ev.Inode] = true
+	s.guard.Socket(ev.Inode)
+}
+
 // startIntercepting builds the interceptor on the first start.
 func (s *supervisor) startIntercepting() error {
 	if s.intercept != nil {
 		return nil
 	}
-	ic, err := intercept.New(s.cfg.Sockets, s.cfg.InterceptAdopt, s.log, func(l intercept.Listen) { s.post(listenEvent{l}) })
+	ic, err := intercept.New(s.cfg.Sockets, s.cfg.InterceptAdopt, s.log, func(l intercept.Listen) { s.post(listenEvent{l}) },
+		func(a intercept.Adoption) { s.post(adoptEvent{a}) })
 	if err != nil {
 		return err
 	}

@@ -264,6 +264,10 @@ func (ic *Interceptor) adoptFD(g *generationTaps, pid, childFD int, fd *int, add
 		h.addr = addr // resolved against the caller's directory, not zedr-run's
 	}
 	h.adoptedBy, h.lastGen = g.gen, g.gen
+	a := Adoption{Spec: h.spec, Inode: h.ino}
+	if dev, ino, ok := s.FileID(); ok { // read before another goroutine may close s
+		a.Path, a.FileDev, a.FileIno = spec.Address, dev, ino
+	}
 	ic.mu.Lock()
 	if j := ic.match(family, sotype, h.protocol, h.addr); j >= 0 {
 		other := ic.held[j].spec
@@ -277,6 +281,9 @@ func (ic *Interceptor) adoptFD(g *generationTaps, pid, childFD int, fd *int, add
 	g.bound[i] = true
 	ic.mu.Unlock()
 	ic.log.Info("socket adopted", "gen", g.gen, "pid", pid, "fd", childFD, "spec", h.spec, "addr", h.addr)
+	if ic.adopted != nil {
+		ic.adopted(a)
+	}
 	return i
 }
 
@@ -328,6 +335,17 @@ func (ic *Interceptor) closeUnused() {
 			ic.log.Warn("adopted socket: its file not removed", "spec", h.spec, "err", err)
 		}
 	}
+}
+
+// Adoption is what a supervisor needs to look after an adopted socket if
+// zedr-run dies, as it does a declared one (New's onAdopt).
+type Adoption struct {
+	Spec  string
+	Inode uint64 // the socket's, for finding the processes that hold it
+	// Path, FileDev and FileIno are its unix socket file, if it has one
+	// (Path is ""): removed only if it is still that file.
+	Path             string
+	FileDev, FileIno uint64
 }
 
 // Adopted is one adopted socket, for status.

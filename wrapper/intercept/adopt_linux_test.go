@@ -241,7 +241,7 @@ func TestAdoption(t *testing.T) {
 	}
 	var logs lockedBuffer
 	listens := make(chan Listen, 4)
-	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l })
+	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestAdoptionRaceOfWorkers(t *testing.T) {
 		t.Skip(err)
 	}
 	var logs lockedBuffer
-	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {})
+	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestAdoptionRolledBack(t *testing.T) {
 	t.Cleanup(func() { sock.Close() })
 	var logs lockedBuffer
 	listens := make(chan Listen, 2)
-	ic, err := New([]*socketact.Socket{sock}, true, slog.New(slog.NewTextHandler(&logs, nil)), func(l Listen) { listens <- l })
+	ic, err := New([]*socketact.Socket{sock}, true, slog.New(slog.NewTextHandler(&logs, nil)), func(l Listen) { listens <- l }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,9 @@
 //     sockets (a rolled-back generation's new port), with the log line "adopted socket closed: no live generation binds it
 //     any more". One whose last holder crashed stays open for its
 //     successor. Close closes the rest when zedr-run ends; declared sockets
-//     are never closed here.
+//     are never closed here. New's onAdopt hears of each adopted socket
+//     (its inode and unix socket file), for what must outlive zedr-run's
+//     death (the supervisor tells its guardian).
 //
 // Used by the supervisor (package wrapper); it does not import wrapper, and
 // its errors name no command-line flag. It is a convenience, not a sandbox.

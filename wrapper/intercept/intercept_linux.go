@@ -49,10 +49,11 @@ type heldSocket struct {
 // generations share it; none holds mu across a system call that waits.
 type Interceptor struct {
 	log     *slog.Logger
-	tookAll func(Listen)  // New's onListen
-	closed  func(gen int) // if set, called once gen's listener is closed (tests)
-	adopt   bool          // adopt what a generation binds and listens on itself (New's adopt)
-	settle  time.Duration // AdoptSettle; tests shorten it
+	tookAll func(Listen)   // New's onListen
+	adopted func(Adoption) // New's onAdopt
+	closed  func(gen int)  // if set, called once gen's listener is closed (tests)
+	adopt   bool           // adopt what a generation binds and listens on itself (New's adopt)
+	settle  time.Duration  // AdoptSettle; tests shorten it
 
 	mu       sync.Mutex
 	held     []*heldSocket
@@ -68,12 +69,13 @@ type Interceptor struct {
 // then on as a declared one, and closed here once no live generation binds
 // it any more (see the package doc). onListen is called once per generation
 // that has taken its sockets, from that generation's goroutine; it must not
-// block.
-func New(socks []*socketact.Socket, adopt bool, log *slog.Logger, onListen func(Listen)) (*Interceptor, error) {
+// block. onAdopt, if set, is called once for each socket adopted, from the
+// adopting generation's goroutine, and must not block either.
+func New(socks []*socketact.Socket, adopt bool, log *slog.Logger, onListen func(Listen), onAdopt func(Adoption)) (*Interceptor, error) {
 	if err := seccomp.Check(); err != nil {
 		return nil, err
 	}
-	ic := &Interceptor{log: log, tookAll: onListen, adopt: adopt, settle: AdoptSettle, paths: map[string]bool{}, holders: map[int]map[int]int{}}
+	ic := &Interceptor{log: log, tookAll: onListen, adopted: onAdopt, adopt: adopt, settle: AdoptSettle, paths: map[string]bool{}, holders: map[int]map[int]int{}}
 	for _, s := range socks {
 		h, err := hold(s)
 		if err != nil {

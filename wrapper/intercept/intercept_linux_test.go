@@ -74,7 +74,7 @@ func TestNewUnixPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sock.Close() })
-	ic, err := New([]*socketact.Socket{sock}, false, slog.Default(), func(Listen) {})
+	ic, err := New([]*socketact.Socket{sock}, false, slog.Default(), func(Listen) {}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

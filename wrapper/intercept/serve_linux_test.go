@@ -115,7 +115,7 @@ func TestServeGeneration(t *testing.T) {
 	}
 	t.Cleanup(func() { sock.Close() })
 	listens := make(chan Listen, 1)
-	ic, err := New([]*socketact.Socket{sock}, false, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l })
+	ic, err := New([]*socketact.Socket{sock}, false, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
