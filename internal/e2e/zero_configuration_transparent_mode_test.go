@@ -42,7 +42,12 @@ func TestAutoGoStatic(t *testing.T) {
 	}
 }
 
-func TestAutoNginx(t *testing.T) { testInterceptNginx(t, true) }
+func TestAutoNginx(t *testing.T) {
+	t.Run("shared socket", func(t *testing.T) { testInterceptNginx(t, true) })
+	// With reuseport the master binds a SO_REUSEPORT socket per worker: the
+	// first is adopted, and every later bind gets it.
+	t.Run("reuseport", func(t *testing.T) { testInterceptNginx(t, true, "reuseport") })
+}
 
 func TestAutoCaddy(t *testing.T) {
 	needIntercept(t)
