@@ -3,6 +3,7 @@ package intercept
 import (
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,10 +74,7 @@ func (b *bindRecords) put(ino uint64, addr string) {
 		b.order = b.order[1:]
 	}
 	if len(b.order) > 2*maxBindRecords { // taken records leave their place behind
-		b.order = b.order[:0:0]
-		for ino := range b.byIno {
-			b.order = append(b.order, ino)
-		}
+		b.order = slices.DeleteFunc(b.order, func(ino uint64) bool { _, ok := b.byIno[ino]; return !ok })
 	}
 	b.byIno[ino] = addr
 	b.order = append(b.order, ino)

@@ -407,3 +407,46 @@ func TestAdoptionRolledBack(t *testing.T) {
 	}
 	g1.stop(t)
 }
+
+func TestFixedAddr(t *testing.T) {
+	for _, tc := range []struct {
+		family int
+		addr   string
+		fixed  bool
+	}{
+		{unix.AF_INET, "127.0.0.1:0", false},
+		{unix.AF_INET, "127.0.0.1:53", true},
+		{unix.AF_INET6, "[::]:0", false},
+		{unix.AF_INET6, "[::1]:8080", true},
+		{unix.AF_UNIX, "", false},  // autobind
+		{unix.AF_UNIX, "@", false}, // an empty abstract name
+		{unix.AF_UNIX, "@name", true},
+		{unix.AF_UNIX, "/run/app.sock", true},
+		{unix.AF_NETLINK, "", false},
+	} {
+		if _, fixed := fixedAddr(tc.family, tc.addr); fixed != tc.fixed {
+			t.Errorf("fixedAddr(%s, %q) = %v, want %v", familyName(tc.family), tc.addr, fixed, tc.fixed)
+		}
+	}
+}
+
+// TestBindRecordsBounded: stream binds that never listen (clients) are
+// forgotten oldest first, so a generation's records stay bounded.
+func TestBindRecordsBounded(t *testing.T) {
+	var b bindRecords
+	for ino := range uint64(10 * maxBindRecords) {
+		b.put(ino, "127.0.0.1:1")
+		if ino%3 == 0 {
+			b.take(ino)
+		}
+	}
+	if len(b.byIno) > maxBindRecords || len(b.order) > 2*maxBindRecords+1 {
+		t.Errorf("%d records, %d in order: more than %d", len(b.byIno), len(b.order), maxBindRecords)
+	}
+	if _, ok := b.take(10*maxBindRecords - 2); !ok { // not a multiple of 3: never taken
+		t.Error("the newest record was forgotten")
+	}
+	if _, ok := b.take(1); ok {
+		t.Error("the oldest record was kept")
+	}
+}
