@@ -64,7 +64,8 @@ func TestAutoCaddy(t *testing.T) {
 
 func TestAutoDnsmasq(t *testing.T) { testInterceptDnsmasq(t, true) }
 
-// TestAutoIPv6: a Go server on [::1], adopted and restarted under load.
+// TestAutoIPv6: a Go server on [::1], TCP and UDP on one port, adopted and
+// restarted under load.
 func TestAutoIPv6(t *testing.T) {
 	needIntercept(t)
 	l, err := net.Listen("tcp6", "[::1]:0")
@@ -73,14 +74,21 @@ func TestAutoIPv6(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	restartUnderLoad(t, interceptCase{
+	addr := net.JoinHostPort("::1", strconv.Itoa(port))
+	z := restartUnderLoad(t, interceptCase{
 		host:       "::1",
 		port:       port,
-		command:    []string{staticTestserver(t), "-listen", net.JoinHostPort("::1", strconv.Itoa(port))},
+		command:    []string{staticTestserver(t), "-listen", addr + ",udp:" + addr},
 		path:       "/",
 		stopSignal: "TERM",
 		auto:       true,
 	})
+	if n := z.countLog(`msg="socket adopted" gen=1 .*spec=udp6:` + regexp.QuoteMeta(addr)); n != 1 {
+		t.Errorf("the UDP socket at %s adopted %d times, want once", addr, n)
+	}
+	if answer := udpAsk(t, addr, "ping"); !strings.HasPrefix(answer, fmt.Sprintf("generation=%d ", interceptRestarts+1)) {
+		t.Errorf("after %d restarts the UDP socket answers %q, want generation %d", interceptRestarts, answer, interceptRestarts+1)
+	}
 }
 
 // TestAutoUnixSocket: a Go server on a unix socket path it binds itself,
