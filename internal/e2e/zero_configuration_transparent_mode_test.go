@@ -279,3 +279,23 @@ func udpAsk(t *testing.T, addr, msg string) string {
 	t.Fatalf("no answer from %s", addr)
 	return ""
 }
+
+// TestAutoWorkers: with --workers 2 and no --listen, the first generation's
+// workers start together; one socket is adopted and every other worker's
+// bind (or listen) gets it; rolling restarts under load lose nothing.
+func TestAutoWorkers(t *testing.T) {
+	needIntercept(t)
+	addr := freeTCPAddr(t)
+	z := startCmd(t, execZedr("--intercept-bind", "--workers", "2", "--ready", "listen", "--", staticTestserver(t), "-listen", addr), false)
+	z.readyPID(1)
+	load := startLoad(t, addr)
+	waitRequests(t, load, 200)
+	restartsUnderLoad(t, z, load, 2, 3)
+	stopLoad(t, load, "2 workers, no --listen: 3 restarts under load")
+	if n := z.countLog(`msg="socket adopted"`); n != 1 {
+		t.Errorf("%d sockets adopted, want one shared by every worker", n)
+	}
+	if n := z.countLog(`msg="bind intercepted( at listen\(\)[^"]*)?" gen=\d+ `); n < 2*4-1 {
+		t.Errorf("%d binds got the adopted socket, want every worker's but the adopting one's (%d)", n, 2*4-1)
+	}
+}
