@@ -59,8 +59,19 @@ SOCKETS (--listen PROTO:ADDRESS[,OPTION]...):
    options: name=NAME (LISTEN_FDNAMES), backlog=N, reuseport,
             mode=0660 and owner=USER[:GROUP] (unix socket files)
 
+TRANSPARENT MODE (--intercept-bind, for servers that bind their own sockets):
+   with --listen SPEC   a bind() of that address gets zedr-run's socket
+   with no --listen     (or --listen auto) zedr-run adopts each socket the
+                        server binds to a fixed address and listen()s on (UDP:
+                        binds), and gives it to every later generation's bind()
+                        of the same address; never port 0, never a client
+                        socket that binds before connect(). A socket the new
+                        configuration no longer binds is closed once the old
+                        generation is gone. zedr-run status lists them.
+
 EXAMPLES:
    zedr-run --listen tcp::8080 -- ./myserver
+   zedr-run --intercept-bind --ready listen --stop-signal QUIT -- nginx -c app.conf
    zedr-run --listen tcp:127.0.0.1:8080,name=web --ready notify -- ./myserver --config app.conf
    kill -USR2 $(pidof zedr-run)           # restart with zero downtime
    ZEDR_LISTEN='tcp::80;tcp::443' zedr-run -- /usr/local/bin/server`
@@ -86,7 +97,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 		},
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{"ZEDR_LISTEN"},
-				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3)"},
+				Usage: "open and hand over the socket `SPEC` (repeatable; the first is fd 3); auto, with --intercept-bind: also adopt what the command binds itself"},
 			&cli.StringFlag{Name: "ready", EnvVars: []string{"ZEDR_READY"}, Value: wrapper.DefaultReadiness.String(),
 				Usage: "when a new child counts as ready (`MODE`): notify (READY=1 on NOTIFY_SOCKET), delay:DURATION (alive that long), exec:CMD (a probe exits 0; run directly when it has no shell syntax, or as exec:[\"/probe\",\"--fast\"], else through /bin/sh), listen (--intercept-bind: it took its sockets)"},
 			&cli.DurationFlag{Name: "ready-timeout", EnvVars: []string{"ZEDR_READY_TIMEOUT"}, Value: wrapper.DefaultReadyTimeout,
@@ -117,7 +128,7 @@ func newApp(stderr io.Writer, logs *logbuf.Writer) *cli.App {
 			&cli.StringFlag{Name: "group", EnvVars: []string{"ZEDR_GROUP"},
 				Usage: "the children's primary `GROUP` instead of the user's (with --user)"},
 			&cli.BoolFlag{Name: "intercept-bind", EnvVars: []string{"ZEDR_INTERCEPT_BIND"},
-				Usage: "transparent mode (Linux >= 5.9): hand the sockets over when the command itself calls bind() on a --listen address, for programs that know nothing of LISTEN_FDS"},
+				Usage: "transparent mode (Linux >= 5.9): hand the sockets over when the command itself calls bind() on a --listen address, for programs that know nothing of LISTEN_FDS; with no --listen (or --listen auto) the sockets the first generation binds and listens on are adopted and handed to later ones"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"ZEDR_LOG_LEVEL"}, Value: "info",
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"ZEDR_LOG_FORMAT"}, Value: "text",
@@ -307,7 +318,12 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	cfg.LogDropped = logs.Dropped
 
 	var specs []socketact.Spec
+	auto := false
 	for _, v := range c.StringSlice("listen") {
+		if strings.TrimSpace(v) == listenAuto {
+			auto = true
+			continue
+		}
 		spec, err := socketact.ParseSpec(strings.TrimSpace(v))
 		if err != nil {
 			return cfg, nil, nil, listenUsage(err)
@@ -361,7 +377,7 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	if err := configureWorkers(c, &cfg); err != nil {
 		return cfg, nil, nil, err
 	}
-	if err := configureIntercept(c, &cfg, specs); err != nil {
+	if err := configureIntercept(c, &cfg, specs, auto); err != nil {
 		return cfg, nil, nil, err
 	}
 	if err := configureOrchestration(c, &cfg); err != nil {

@@ -12,19 +12,25 @@ import (
 	"zedr-run/wrapper"
 )
 
+// listenAuto is the --listen value that asks transparent mode to adopt the
+// sockets the command binds itself, besides any declared ones.
+const listenAuto = "auto"
+
 // configureIntercept checks --intercept-bind against the other options and
-// the system: transparent mode is refused, never silently degraded.
-func configureIntercept(c *cli.Context, cfg *wrapper.Config, specs []socketact.Spec) error {
+// the system: transparent mode is refused, never silently degraded. With no
+// --listen, or --listen auto (auto), it adopts what the command binds.
+func configureIntercept(c *cli.Context, cfg *wrapper.Config, specs []socketact.Spec, auto bool) error {
 	cfg.InterceptBind = c.Bool("intercept-bind")
 	if !cfg.InterceptBind {
+		if auto {
+			return usagef("bad --listen auto: it needs --intercept-bind (only then does zedr-run see the sockets the command binds itself; otherwise name each socket to open)")
+		}
 		if cfg.Ready.Kind == wrapper.ReadyListen {
 			return usagef("bad --ready listen: it needs --intercept-bind (only then does zedr-run see the child's listen())")
 		}
 		return nil
 	}
-	if len(specs) == 0 {
-		return usagef("--intercept-bind needs at least one --listen: the addresses whose bind() zedr-run answers")
-	}
+	cfg.InterceptAdopt = auto || len(specs) == 0
 	if len(cfg.Compat) > 0 {
 		return usagef("--compat cannot be used with --intercept-bind: in transparent mode the child gets no inherited sockets and no variables")
 	}

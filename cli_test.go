@@ -95,7 +95,7 @@ func TestBadCommandLine(t *testing.T) {
 		{"unknown user", []string{"--user", "no-such-user-zedr", "--", "true"}, 2, `user "no-such-user-zedr": no such user or group`},
 		{"group without user", []string{"--group", "nogroup", "--", "true"}, 2, "--group \"nogroup\" needs --user"},
 		{"ready listen without intercept", []string{"--listen", "tcp:127.0.0.1:0", "--ready", "listen", "--", "true"}, 2, "--ready listen: it needs --intercept-bind"},
-		{"intercept without listen", []string{"--intercept-bind", "--", "true"}, 2, "--intercept-bind needs at least one --listen"},
+		{"listen auto without intercept", []string{"--listen", "auto", "--", "true"}, 2, "bad --listen auto: it needs --intercept-bind"},
 		{"intercept with compat", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--compat", "nginx", "--", "true"}, 2, "--compat cannot be used with --intercept-bind"},
 		{"zero watch settle", []string{"--watch-settle", "0s", "--", "true"}, 2, "bad --watch-settle 0s: must be more than zero"},
 		{"command not found", []string{"--listen", "tcp:127.0.0.1:0", "--", "/no/such/server"}, 1, "cannot run /no/such/server"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -203,11 +204,15 @@ func printStatus(w io.Writer, st *control.Status, now time.Time) {
 	if len(st.Sockets) > 0 {
 		fmt.Fprintln(tw, "\nFD\tNAME\tADDRESS\tSPEC")
 		for _, s := range st.Sockets {
-			addr := s.Addr
+			addr, fd := s.Addr, strconv.Itoa(s.FD)
 			if s.Inherited {
 				addr += " (inherited)"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.FD, s.Name, addr, s.Spec)
+			if s.AdoptedBy != 0 {
+				addr += fmt.Sprintf(" (adopted from gen %d)", s.AdoptedBy)
+				fd = "-" // no LISTEN_FDS number: it reaches children only through their bind()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", fd, s.Name, addr, s.Spec)
 		}
 	}
 	if len(st.FDStore) > 0 {

@@ -64,6 +64,9 @@ type Config struct {
 	// only through their own bind(), intercepted by seccomp (no LISTEN_*).
 	InterceptBind bool
 	Compat        []string // socketact compat variable sets: einhorn, server-starter, nginx
+	// InterceptAdopt (with InterceptBind) adopts what the children bind
+	// themselves besides Sockets (package intercept, New's adopt).
+	InterceptAdopt bool
 
 	Ready        Readiness
 	ReadyTimeout time.Duration

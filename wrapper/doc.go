@@ -79,7 +79,9 @@
 //     and no LISTEN_* variables; each generation's seccomp listener is served
 //     by its own goroutine (package intercept, wired in intercept_linux.go),
 //     which only posts events to the loop, and is closed once no process of
-//     that generation is left.
+//     that generation is left. With Config.InterceptAdopt the sockets the
+//     children bind themselves are adopted and held there too (status lists
+//     them), and closed when the loop ends.
 //   - A stopped generation leaves no process behind, whatever process group
 //     or session its processes moved to (contain_linux.go, package
 //     contain): each worker starts in its own cgroup v2 leaf where

@@ -14,6 +14,7 @@ import (
 //	notifyMessage  the notify reader (intake)                onNotify
 //	execEvent      awaitExec, once the shim exec'd or not    onExec
 //	listenEvent    transparent mode's listener goroutines    onListen
+//	adoptEvent     transparent mode's listener goroutines    onAdopt
 //	mainGone       watchMain, a MAINPID= process's pidfd     onMainGone
 //	timerEvent     a worker's timer (ready, probe, stop)     onTimer
 //	backoffEvent   the crash backoff timer                   onBackoff
@@ -40,6 +41,7 @@ func (exitEvent) isEvent()     {}
 func (notifyMessage) isEvent() {}
 func (execEvent) isEvent()     {}
 func (listenEvent) isEvent()   {}
+func (adoptEvent) isEvent()    {}
 func (mainGone) isEvent()      {}
 func (timerEvent) isEvent()    {}
 func (backoffEvent) isEvent()  {}

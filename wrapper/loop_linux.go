@@ -100,6 +100,8 @@ func (s *supervisor) handle(ev event) {
 		s.onCheckTimeout(ev)
 	case listenEvent:
 		s.onListen(ev)
+	case adoptEvent:
+		s.onAdopt(ev)
 	case mainGone:
 		s.onMainGone(ev)
 	case execNow:

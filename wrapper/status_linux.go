@@ -113,6 +113,7 @@ func (s *supervisor) snapshot() control.Status {
 			Addr: sock.Addr(), Inherited: sock.Inherited,
 		})
 	}
+	st.Sockets = append(st.Sockets, s.adoptedStatus()...)
 	for _, g := range s.gens {
 		gs := g.view()
 		for _, w := range s.serving() {

@@ -185,6 +185,7 @@ func (sv *Supervisor) Run(ctx context.Context) (int, error) {
 		s.log.Info("control socket", "path", s.ctl.Path())
 	}
 
+	defer s.closeIntercept()
 	if cfg.Handoff != nil {
 		s.restore(cfg.Handoff)
 	} else if err := s.start(firstStart); err != nil {

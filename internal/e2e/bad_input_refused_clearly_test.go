@@ -110,7 +110,7 @@ func TestInterceptBadInput(t *testing.T) {
 		msg  string
 	}{
 		{"ready listen without intercept", []string{"--listen", "tcp:127.0.0.1:0", "--ready", "listen", "--", "true"}, "--ready listen: it needs --intercept-bind"},
-		{"intercept without listen", []string{"--intercept-bind", "--", "true"}, "--intercept-bind needs at least one --listen"},
+		{"listen auto without intercept", []string{"--listen", "auto", "--listen", "tcp:127.0.0.1:0", "--", "true"}, "bad --listen auto: it needs --intercept-bind"},
 		{"intercept with compat", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--compat", "nginx", "--", "true"}, "--compat cannot be used with --intercept-bind"},
 		{"ready listen with argument", []string{"--intercept-bind", "--listen", "tcp:127.0.0.1:0", "--ready", "listen:3", "--", "true"}, `bad --ready "listen:3"`},
 	} {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +64,7 @@ func webRoot(t *testing.T) string {
 }
 
 type interceptCase struct {
+	host       string // the address the server binds, "" for 127.0.0.1
 	port       int
 	command    []string
 	dir        string // the server's working directory, "" for the test's
@@ -75,6 +78,8 @@ type interceptCase struct {
 	// raced: requests a restart may fail all the same through a race of
 	// the server's own graceful stop (at most this many per restart).
 	raced int
+	// auto: no --listen; zedr-run adopts what the first generation binds.
+	auto bool
 }
 
 // restartUnderLoad starts c under zedr-run --intercept-bind, restarts it
@@ -85,13 +90,25 @@ func restartUnderLoad(t *testing.T, c interceptCase) *zedr {
 	if restarts == 0 {
 		restarts = interceptRestarts
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(c.port)
-	args := []string{"--intercept-bind", "--listen", "tcp:" + addr, "--ready", "listen", "--stop-signal", c.stopSignal, "--"}
+	host := c.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(c.port))
+	ctl := filepath.Join(t.TempDir(), "ctl.sock")
+	args := []string{"--intercept-bind", "--listen", "tcp:" + addr, "--ready", "listen", "--stop-signal", c.stopSignal, "--control", ctl, "--"}
+	if c.auto {
+		args = slices.Delete(args, 1, 3)
+	}
 	cmd := execZedr(append(args, c.command...)...)
 	cmd.Dir = c.dir
-	z := startCmd(t, cmd, true)
+	z := startCmd(t, cmd, !c.auto)
 	z.readyPID(1)
-	z.waitLog(`msg="bind intercepted" gen=1 .*addr=` + addr)
+	if c.auto {
+		z.waitLog(`msg="socket adopted" gen=1 .*addr=` + regexp.QuoteMeta(addr))
+	} else {
+		z.waitLog(`msg="bind intercepted" gen=1 .*addr=` + regexp.QuoteMeta(addr))
+	}
 	cfg := loadConfig(addr)
 	cfg.Path = c.path
 	load := startLoadWith(t, cfg)
@@ -123,13 +140,16 @@ func restartUnderLoad(t *testing.T, c interceptCase) *zedr {
 			t.Errorf("%d requests failed, more than the %d that can be in flight", res.Failed(), limit)
 		}
 	}
-	if n := z.countLog(`msg="bind not intercepted".*addr=` + addr); n != 0 {
+	if n := z.countLog(`msg="bind not intercepted".*addr=` + regexp.QuoteMeta(addr)); n != 0 {
 		t.Errorf("%d binds of %s were not intercepted", n, addr)
+	}
+	if c.auto {
+		checkAdopted(t, z, ctl, addr)
 	}
 	return z
 }
 
-func testInterceptNginx(t *testing.T, listenOpts ...string) {
+func testInterceptNginx(t *testing.T, auto bool, listenOpts ...string) {
 	needIntercept(t)
 	nginx := needTool(t, "nginx")
 	port := freePortNum(t)
@@ -140,10 +160,11 @@ func testInterceptNginx(t *testing.T, listenOpts ...string) {
 		command:    []string{nginx, "-c", conf, "-e", errLog},
 		path:       "/index.html",
 		stopSignal: "QUIT",
+		auto:       auto,
 	})
 	if len(listenOpts) > 0 {
 		// One SO_REUSEPORT socket per worker, each bound by the master.
-		if n := z.countLog(`msg="bind intercepted" gen=1 `); n < 2 {
+		if n := z.countLog(`msg="(bind intercepted|socket adopted)" gen=1 `); n < 2 {
 			t.Errorf("nginx with reuseport made %d intercepted binds, want one per worker (2)", n)
 		}
 	}
@@ -184,4 +205,29 @@ http {
 		t.Fatal(err)
 	}
 	return conf, errLog
+}
+
+// checkAdopted checks that generation 1 adopted the TCP socket at addr, that
+// each later generation's bind got it, and that status lists it.
+func checkAdopted(t *testing.T, z *zedr, ctl, addr string) {
+	t.Helper()
+	if n := z.countLog(`msg="socket adopted" gen=1 .*spec=tcp[46]:` + regexp.QuoteMeta(addr)); n != 1 {
+		t.Errorf("gen 1's TCP socket at %s adopted %d times, want once", addr, n)
+	}
+	for gen := 2; gen <= interceptRestarts+1; gen++ {
+		if z.countLog(fmt.Sprintf(`msg="bind intercepted" gen=%d .*addr=%s`, gen, regexp.QuoteMeta(addr))) == 0 {
+			t.Errorf("gen %d's bind of %s did not get the adopted socket", gen, addr)
+		}
+	}
+	st, err := controlStatus(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range st.Sockets {
+		found = found || (s.AdoptedBy == 1 && s.Addr == addr && strings.HasPrefix(s.Spec, "tcp"))
+	}
+	if !found {
+		t.Errorf("status does not list the socket adopted at %s: %+v", addr, st.Sockets)
+	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,5 +83,37 @@ func TestInterceptKill9NginxTree(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	if out, err := exec.Command("ss", "-Hltn", "src", addr).Output(); err == nil && strings.TrimSpace(string(out)) != "" {
 		t.Errorf("something still listens on %s after zedr-run was killed:\n%s", addr, out)
+	}
+}
+
+// TestAutoKill9RemovesAdoptedFile: with no --listen, zedr-run killed with
+// SIGKILL takes the server with it, and the guardian removes the unix
+// socket file of the socket zedr-run adopted, as it does a declared one's,
+// so that the server starts again on that path (Go refuses an existing
+// file). The TCP port zedr-run adopted is free again.
+func TestAutoKill9RemovesAdoptedFile(t *testing.T) {
+	needIntercept(t)
+	sock, addr := filepath.Join(t.TempDir(), "app.sock"), freeTCPAddr(t)
+	z := startCmd(t, execZedr("--intercept-bind", "--ready", "listen", "--", staticTestserver(t), "-listen", "unix:"+sock+","+addr), false)
+	pid := z.readyPID(1)
+	z.waitLog(`msg="socket adopted" gen=1 .*spec=unix:`)
+	z.waitLog(`msg="socket adopted" gen=1 .*spec=tcp4:`)
+	z.signal(syscall.SIGKILL)
+	z.wait()
+	waitGone(t, pid)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if _, err := os.Lstat(sock); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the adopted unix socket file %s is still there after zedr-run was killed", sock)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l, err := net.Listen("tcp4", addr); err != nil {
+		t.Errorf("the adopted port %s is still taken after zedr-run was killed: %v", addr, err)
+	} else {
+		l.Close()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,10 +72,10 @@ func TestInterceptBusybox(t *testing.T) {
 }
 
 func TestInterceptNginx(t *testing.T) {
-	t.Run("shared socket", func(t *testing.T) { testInterceptNginx(t) })
+	t.Run("shared socket", func(t *testing.T) { testInterceptNginx(t, false) })
 	// With reuseport each worker binds its own SO_REUSEPORT socket: every
 	// one of those binds must still get the shared socket.
-	t.Run("reuseport", func(t *testing.T) { testInterceptNginx(t, "reuseport") })
+	t.Run("reuseport", func(t *testing.T) { testInterceptNginx(t, false, "reuseport") })
 }
 
 func TestInterceptCaddy(t *testing.T) {
@@ -243,7 +244,11 @@ func TestInterceptNonblockDisagreement(t *testing.T) {
 // TestInterceptDnsmasq: dnsmasq binds UDP and TCP on one port itself; it is
 // restarted 10 times while dnsperf sends it 1000 queries a second. A query
 // is lost only if a stopping generation had read it and not yet answered.
-func TestInterceptDnsmasq(t *testing.T) {
+func TestInterceptDnsmasq(t *testing.T) { testInterceptDnsmasq(t, false) }
+
+// testInterceptDnsmasq runs TestInterceptDnsmasq; with auto, with no
+// --listen: zedr-run adopts both of dnsmasq's sockets.
+func testInterceptDnsmasq(t *testing.T, auto bool) {
 	needIntercept(t)
 	dnsmasq := needTool(t, "dnsmasq")
 	dnsperf := needTool(t, "dnsperf")
@@ -252,13 +257,22 @@ func TestInterceptDnsmasq(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z := startZedr(t, "--intercept-bind", "--listen", "udp:"+addr, "--listen", "tcp:"+addr, "--ready", "listen",
+	args := []string{"--intercept-bind", "--listen", "udp:" + addr, "--listen", "tcp:" + addr, "--ready", "listen",
 		"--", dnsmasq, "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
-		"--listen-address="+host, "--port="+port, "--address=/zedr.test/192.0.2.1",
-		"--user=root", "--group=root", "--pid-file=")
+		"--listen-address=" + host, "--port=" + port, "--address=/zedr.test/192.0.2.1",
+		"--user=root", "--group=root", "--pid-file="}
+	if auto {
+		args = slices.Delete(args, 1, 5)
+	}
+	z := startCmd(t, execZedr(args...), !auto)
 	z.readyPID(1)
-	z.waitLog(`msg="bind intercepted" gen=1 .*spec=udp:`)
-	z.waitLog(`msg="bind intercepted" gen=1 .*spec=tcp:`)
+	if auto {
+		z.waitLog(`msg="socket adopted" gen=1 .*spec=udp4:` + addr)
+		z.waitLog(`msg="socket adopted" gen=1 .*spec=tcp4:` + addr)
+	} else {
+		z.waitLog(`msg="bind intercepted" gen=1 .*spec=udp:`)
+		z.waitLog(`msg="bind intercepted" gen=1 .*spec=tcp:`)
+	}
 
 	queries := filepath.Join(t.TempDir(), "queries")
 	if err := os.WriteFile(queries, []byte("www.zedr.test A\nmail.zedr.test A\n"), 0o644); err != nil {
@@ -286,6 +300,13 @@ func TestInterceptDnsmasq(t *testing.T) {
 	}
 	if lost > interceptRestarts {
 		t.Errorf("%d queries lost in %d restarts, more than one in flight per stopped generation:\n%s", lost, interceptRestarts, out.String())
+	}
+	if auto {
+		for gen := 2; gen <= interceptRestarts+1; gen++ {
+			if n := z.countLog(fmt.Sprintf(`msg="bind intercepted" gen=%d .*addr=%s`, gen, addr)); n != 2 {
+				t.Errorf("gen %d got %d of the 2 adopted sockets at its bind()", gen, n)
+			}
+		}
 	}
 }
 

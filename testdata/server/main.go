@@ -31,6 +31,9 @@
 // (tableflip.go). The benchmark's fastest peer, with the same handler and
 // drain as every other build.
 //
+// With -dial-from ADDR it connects to its first listener from ADDR (a client
+// socket bound to a fixed port before connect()) and keeps the connection.
+//
 // Flags: -start-delay D waits D before serving (the sockets are held and
 // connections queue meanwhile; with -bind-late and -listen it binds only
 // after the delay, as most servers do after their setup); -notify sends READY=1 and STATUS=serving
@@ -99,6 +102,7 @@ var (
 	plainStop  = flag.Bool("plain-shutdown", false, "stop with http.Server.Shutdown alone, without drainHTTP (loses the requests of connections accepted just before the stop)")
 	fdstore    = flag.Bool("fdstore", false, "keep a counter and /keep connections in the fd store (see fdstore.go)")
 	config     = flag.String("config", "", "read `FILE` at start (exit 1 if it cannot) and answer with its first line")
+	dialFrom   = flag.String("dial-from", "", "once serving, connect to the first listener from `ADDR`, a fixed local address bound before connect() (a client socket), and keep the connection")
 	chatter    = flag.Int("status-lines", 0, "once serving, send `N` long STATUS= lines on $NOTIFY_SOCKET (a chatty child: N lines in zedr-run's log)")
 	identity   string
 )
@@ -166,6 +170,12 @@ func main() {
 		exit(1, "%v", err)
 	}
 	logf("serving %d sockets", len(listeners)+len(conns))
+	if *dialFrom != "" && len(listeners) > 0 {
+		if err := dialFromFixed(*dialFrom, listeners[0].Addr().String()); err != nil {
+			exit(1, "dial from %s: %v", *dialFrom, err)
+		}
+		logf("connected to %s from %s", listeners[0].Addr(), *dialFrom)
+	}
 	if !late {
 		wait(*startDelay, sigs)
 	}
@@ -285,6 +295,20 @@ func parseMode(m string) (time.Duration, error) {
 		}
 	}
 	return 0, fmt.Errorf("bad -mode %q: want normal, exit, never-ready, ignore-term or crash-after=DURATION", m)
+}
+
+// kept holds the -dial-from connection open for the server's life.
+var kept net.Conn
+
+// dialFromFixed connects to addr from the local address from (bind, then
+// connect), as a client that needs a fixed source port does.
+func dialFromFixed(from, addr string) error {
+	local, err := net.ResolveTCPAddr("tcp", from)
+	if err != nil {
+		return err
+	}
+	kept, err = (&net.Dialer{LocalAddr: local}).Dial("tcp", addr)
+	return err
 }
 
 // sockets returns the listeners from -listen, or else the passed sockets.

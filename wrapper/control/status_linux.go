@@ -41,11 +41,15 @@ type Status struct {
 
 // SocketStatus is one socket zedr-run holds.
 type SocketStatus struct {
-	FD        int    `json:"fd"`
+	FD        int    `json:"fd"`   // in LISTEN_FDS order; 0 for an adopted socket
 	Name      string `json:"name"` // in LISTEN_FDNAMES
 	Spec      string `json:"spec"`
 	Addr      string `json:"addr"`
 	Inherited bool   `json:"inherited"`
+	// AdoptedBy is the generation whose own bind() made an adopted socket
+	// (transparent mode with no --listen or --listen auto); 0 for a
+	// declared one.
+	AdoptedBy int `json:"adopted_by_gen,omitempty"`
 }
 
 // StoredFDStatus is one descriptor of the children's fd store.

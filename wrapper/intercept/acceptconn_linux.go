@@ -38,7 +38,7 @@ func (ic *Interceptor) onAcceptConn(listener int, g *generationTaps, n *seccomp.
 	}
 	defer unix.Close(theirs)
 	i := ic.heldIndex(theirs)
-	if i < 0 || ic.held[i].sotype == unix.SOCK_DGRAM {
+	if i < 0 || ic.heldAt(i).sotype == unix.SOCK_DGRAM {
 		return false, nil
 	}
 	if _, listened := g.taken[i]; listened {
@@ -67,18 +67,26 @@ func (ic *Interceptor) onAcceptConn(listener int, g *generationTaps, n *seccomp.
 	if _, err := mem.WriteAt(word[:], int64(a[4])); err != nil {
 		return false, fmt.Errorf("write optlen of pid=%d: %w", c.tgid, err)
 	}
-	ic.log.Debug("SO_ACCEPTCONN answered: not listening yet", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", ic.held[i].sock.Spec.String())
+	ic.log.Debug("SO_ACCEPTCONN answered: not listening yet", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", ic.heldAt(i).spec)
 	return true, nil
 }
 
-// heldIndex returns the index of the held socket fd refers to, or -1.
+// heldIndex returns the index of the open held socket fd refers to, or -1.
 func (ic *Interceptor) heldIndex(fd int) int {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return -1
 	}
+	return ic.heldIndexOf(&st)
+}
+
+// heldIndexOf returns the index of the open held socket whose fstat is st,
+// or -1.
+func (ic *Interceptor) heldIndexOf(st *unix.Stat_t) int {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
 	for i, h := range ic.held {
-		if h.dev == st.Dev && h.ino == st.Ino {
+		if !h.closed && h.dev == st.Dev && h.ino == st.Ino {
 			return i
 		}
 	}

@@ -32,7 +32,11 @@ func (ic *Interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif)
 	if theirs < 0 {
 		return false, nil // not an open fd: the kernel answers EBADF itself
 	}
-	defer unix.Close(theirs)
+	defer func() {
+		if theirs >= 0 {
+			unix.Close(theirs)
+		}
+	}()
 	family, sotype, protocol, err := sockInfo(theirs)
 	if err != nil {
 		return false, nil // not a socket: ENOTSOCK from the kernel
@@ -48,8 +52,15 @@ func (ic *Interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif)
 		}
 		addr = filepath.Join(cwd, addr)
 	}
-	i := ic.match(family, sotype, protocol, addr)
+	flags, err := fdFlags(c.tgid, fd)
+	if err != nil {
+		return false, err
+	}
+	i, h, other := ic.claim(family, sotype, protocol, addr, g)
 	if i < 0 {
+		if ic.adopt {
+			return ic.unmatchedBind(g, c, fd, &theirs, family, sotype, addr)
+		}
 		level := slog.LevelInfo
 		if strings.HasSuffix(addr, ":0") {
 			level = slog.LevelDebug // a port the kernel picks: a probe (Go does two at start) or a client
@@ -58,42 +69,40 @@ func (ic *Interceptor) onBind(listener int, g *generationTaps, n *seccomp.Notif)
 			"family", familyName(family), "type", typeName(sotype), "protocol", protocol, "addr", addr)
 		return false, nil
 	}
-	h := &ic.held[i]
-	flags, err := fdFlags(c.tgid, fd)
-	if err != nil {
-		return false, err
-	}
-	if err := ic.setNonblock(i, g, flags&unix.O_NONBLOCK != 0); err != nil {
+	if err := ic.setNonblock(h, g, other, flags&unix.O_NONBLOCK != 0); err != nil {
 		return false, err
 	}
 	if err := seccomp.SetFD(listener, n.ID, h.fd, fd, flags&unix.O_CLOEXEC != 0); err != nil {
 		return false, err
 	}
-	ic.log.Info("bind intercepted", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", h.sock.Spec.String(), "addr", addr)
+	ic.log.Info("bind intercepted", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", h.spec, "addr", addr)
 	if sotype == unix.SOCK_DGRAM {
 		ic.took(g, i, fd)
 	}
 	return true, nil
 }
 
-// match returns the index of the held socket a bind() asks for, or -1.
-// An MPTCP socket (Go's default for listeners since Go 1.24) matches a TCP
-// one: MPTCP is an optional upgrade that falls back to TCP anyway, and the
-// server gets zedr-run's plain TCP socket.
+// match returns the index of the open held socket a bind() asks for, or
+// -1; the caller holds mu. An MPTCP socket (Go's default for listeners
+// since Go 1.24) matches a TCP one: MPTCP is an optional upgrade that falls
+// back to TCP anyway, and the server gets zedr-run's plain TCP socket (an
+// adopted MPTCP socket is held as TCP).
 func (ic *Interceptor) match(family, sotype, protocol int, addr string) int {
 	if protocol == unix.IPPROTO_MPTCP {
 		protocol = unix.IPPROTO_TCP
 	}
 	for i, h := range ic.held {
-		if h.family == family && h.sotype == sotype && h.protocol == protocol && h.addr == addr {
+		if !h.closed && h.family == family && h.sotype == sotype && h.protocol == protocol && h.addr == addr {
 			return i
 		}
 	}
 	return -1
 }
 
-// onListen answers a listen() on a socket zedr-run installed: true, so
-// that it returns 0 without running and the declared backlog stays.
+// onListen answers a listen() on a socket zedr-run holds: true, so that it
+// returns 0 without running and the backlog zedr-run chose stays. When
+// adopting, a listen() on the caller's own socket may adopt it
+// (adoptListen).
 func (ic *Interceptor) onListen(listener int, g *generationTaps, n *seccomp.Notif) (bool, error) {
 	fd := int(int32(n.Data.Args[0]))
 	c, theirs, err := openCallerFD(listener, n, fd)
@@ -104,19 +113,24 @@ func (ic *Interceptor) onListen(listener int, g *generationTaps, n *seccomp.Noti
 	if theirs < 0 {
 		return false, nil
 	}
-	defer unix.Close(theirs)
+	defer func() {
+		if theirs >= 0 {
+			unix.Close(theirs)
+		}
+	}()
 	var st unix.Stat_t
 	if err := unix.Fstat(theirs, &st); err != nil {
 		return false, nil
 	}
-	for i, h := range ic.held {
-		if h.dev == st.Dev && h.ino == st.Ino {
-			ic.log.Debug("listen intercepted", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", h.sock.Spec.String())
-			ic.took(g, i, fd)
-			return true, nil
-		}
+	if i := ic.heldIndexOf(&st); i >= 0 {
+		ic.log.Debug("listen intercepted", "gen", g.gen, "pid", c.tgid, "fd", fd, "spec", ic.heldAt(i).spec)
+		ic.took(g, i, fd)
+		return true, nil
 	}
-	return false, nil
+	if !ic.adopt {
+		return false, nil
+	}
+	return ic.adoptListen(listener, g, n, c, fd, &theirs, &st)
 }
 
 // onUnlink answers an unlink() or unlinkat() of a held unix socket path:
@@ -145,7 +159,10 @@ func (ic *Interceptor) onUnlink(listener int, g *generationTaps, n *seccomp.Noti
 		path = filepath.Join(dir, path)
 	}
 	path = filepath.Clean(path)
-	if !ic.paths[path] {
+	ic.mu.Lock()
+	held := ic.paths[path]
+	ic.mu.Unlock()
+	if !held {
 		return false, nil
 	}
 	if !seccomp.Valid(listener, n.ID) {

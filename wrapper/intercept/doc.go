@@ -22,6 +22,33 @@
 //     arguments), so no other getsockopt leaves the kernel;
 //   - everything else runs unchanged.
 //
+// Adopting (New's adopt: zedr-run --intercept-bind with no --listen, or
+// --listen auto), a bind() that matches no held socket runs as the caller
+// asked, with its own privileges and socket options, and zedr-run takes
+// its own reference to the socket (pidfd_getfd) when:
+//
+//   - a stream or seqpacket socket whose bind() to a fixed address (a port
+//     other than 0, a unix path or abstract name) this generation's
+//     goroutine saw calls listen(): zedr-run runs that listen() itself, on
+//     the same socket with the caller's backlog, and answers 0;
+//   - a UDP socket's bind() to a fixed port is seen done (looked at every
+//     few milliseconds after the call), and the socket is not connected by
+//     then (a client that binds a fixed port and connects at once).
+//
+// A listen() on a socket whose bind() this generation saw, to an address
+// held by now (another worker of the same generation adopted its own
+// socket in between, which SO_REUSEADDR allows), gets the held socket, as
+// a bind() would, and returns 0.
+//
+// The adopted socket is then held as a declared one: a later generation's
+// bind() of the same family, type and address gets it, its unix path's
+// unlink() is faked, Adopted lists it. Never adopted: port 0, unnamed unix
+// sockets, stream sockets that never listen (clients that bind before
+// connect()), unixgram sockets, and a second socket for an address already
+// held. A UDP socket bound to a fixed port and not connected at once is
+// adopted even if it is a client's. When adopting, the filter intercepts
+// unlink() from the first generation on.
+//
 // Guarantees:
 //
 //   - Every call it fails to handle (the caller died, /proc could not be
@@ -65,11 +92,25 @@
 //     servers make per connection.
 //   - A generation's listener is served until no process under its filter
 //     is left (the kernel reports POLLHUP), then closed.
-//   - Once a generation has taken every declared socket (listen() on each
-//     stream socket, bind() of each datagram socket), the onListen
+//   - Once a generation has taken every socket held when it started
+//     (listen() on each stream socket, bind() of each datagram socket; for
+//     a declared-only configuration, every declared socket), the onListen
 //     callback given to New is called once, with a Listen, from that
 //     generation's goroutine: it must not block (the supervisor posts it to
-//     its loop as an event, for --ready listen).
+//     its loop as an event, for --ready listen). When adopting, a
+//     generation that took at least one socket and then none for
+//     AdoptSettle counts too: the first generation has nothing to match,
+//     and a new configuration may drop a port.
+//   - An adopted socket is closed (and its unix socket file removed, if it
+//     is still that socket's) once no process is left under a generation
+//     that bound it and a newer generation has taken its sockets without it
+//     (a dropped port), or the last one that bound it never took its
+//     sockets (a rolled-back generation's new port), with the log line "adopted socket closed: no live generation binds it
+//     any more". One whose last holder crashed stays open for its
+//     successor. Close closes the rest when zedr-run ends; declared sockets
+//     are never closed here. New's onAdopt hears of each adopted socket
+//     (its inode and unix socket file), for what must outlive zedr-run's
+//     death (the supervisor tells its guardian).
 //
 // Used by the supervisor (package wrapper); it does not import wrapper, and
 // its errors name no command-line flag. It is a convenience, not a sandbox.

@@ -46,7 +46,7 @@ func TestParseSockaddr(t *testing.T) {
 }
 
 func TestMatchTreatsMPTCPAsTCP(t *testing.T) {
-	ic := &Interceptor{held: []heldSocket{{family: unix.AF_INET, sotype: unix.SOCK_STREAM, protocol: unix.IPPROTO_TCP, addr: "127.0.0.1:8080"}}}
+	ic := &Interceptor{held: []*heldSocket{{family: unix.AF_INET, sotype: unix.SOCK_STREAM, protocol: unix.IPPROTO_TCP, addr: "127.0.0.1:8080"}}}
 	if ic.match(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP, "127.0.0.1:8080") != 0 {
 		t.Error("an MPTCP bind did not match the TCP socket")
 	}
@@ -74,7 +74,7 @@ func TestNewUnixPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sock.Close() })
-	ic, err := New([]*socketact.Socket{sock}, slog.Default(), func(Listen) {})
+	ic, err := New([]*socketact.Socket{sock}, false, slog.Default(), func(Listen) {}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

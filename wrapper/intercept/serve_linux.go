@@ -2,8 +2,10 @@ package intercept
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -60,21 +62,35 @@ func (ic *Interceptor) Receive(recv Recv, gen, pid int) error {
 	return errors.New(string(buf[:n]))
 }
 
-// generationTaps is what one generation's goroutine knows: which declared
-// sockets it has taken, for --ready listen.
+// generationTaps is what one generation's goroutine knows: which held
+// sockets it has taken, for --ready listen, and, when adopting, the binds
+// it has seen whose sockets may yet be adopted.
 type generationTaps struct {
 	gen, pid int
 	taken    map[int]int  // index in held -> the child's fd
 	bound    map[int]bool // index in held -> bound under this listener (for the holders, behind Interceptor.mu)
+	expect   map[int]bool // index in held -> open when the generation started: what it is expected to take
 	reported bool
+	lastTake time.Time // when it last took a socket (adopting: the settle runs from there)
+
+	binds   bindRecords  // stream binds to a fixed address, by socket inode, until listen()
+	pending []udpPending // UDP binds to a fixed port, until they are seen done
 }
 
 // serve answers the notifications of generation gen (started as pid) on
 // listener until no process of it is left, then closes listener.
 func (ic *Interceptor) serve(listener, gen, pid int) {
-	g := &generationTaps{gen: gen, pid: pid, taken: map[int]int{}, bound: map[int]bool{}}
+	g := &generationTaps{gen: gen, pid: pid, taken: map[int]int{}, bound: map[int]bool{}, expect: map[int]bool{}}
+	ic.mu.Lock()
+	for i, h := range ic.held {
+		if !h.closed {
+			g.expect[i] = true
+		}
+	}
+	ic.mu.Unlock()
 	defer func() {
 		unix.Close(listener)
+		g.dropPending()
 		ic.released(g)
 		if ic.closed != nil {
 			ic.closed(gen)
@@ -84,14 +100,19 @@ func (ic *Interceptor) serve(listener, gen, pid int) {
 	var n seccomp.Notif
 	for {
 		fds[0].Revents = 0
-		if _, err := unix.Poll(fds, -1); err != nil {
+		ready, err := unix.Poll(fds, ic.wait(g, time.Now()))
+		if err != nil {
 			if err == unix.EINTR {
 				continue
 			}
 			ic.log.Error("seccomp listener: poll", "gen", gen, "err", err)
 			return
 		}
-		if fds[0].Revents&unix.POLLIN == 0 {
+		if ready == 0 || fds[0].Revents&unix.POLLIN == 0 {
+			ic.tick(g, time.Now())
+			if ready == 0 {
+				continue // a timeout: a pending adoption or the settle
+			}
 			return // POLLHUP: every process under the filter has exited
 		}
 		if err := seccomp.Recv(listener, &n); err != nil {
@@ -104,6 +125,7 @@ func (ic *Interceptor) serve(listener, gen, pid int) {
 		if err := ic.answer(listener, g, &n); err != nil && err != unix.ENOENT {
 			ic.log.Warn("seccomp listener: answer", "gen", gen, "pid", n.Pid, "err", err)
 		}
+		ic.tick(g, time.Now())
 	}
 }
 
@@ -132,17 +154,70 @@ func (ic *Interceptor) answer(listener int, g *generationTaps, n *seccomp.Notif)
 	return seccomp.Continue(listener, n.ID)
 }
 
-// took records that generation g has taken held socket i at fd, and calls
-// New's onListen once it has taken them all.
+// took records that generation g has taken held socket i at fd, and
+// reports it (New's onListen) once it has taken its sockets (report).
 func (ic *Interceptor) took(g *generationTaps, i, fd int) {
 	g.taken[i] = fd
-	if g.reported || len(g.taken) < len(ic.held) {
+	g.lastTake = time.Now()
+	ic.report(g, g.lastTake)
+}
+
+// report calls New's onListen once g has taken its sockets: every held
+// socket that was open when it started, or, when adopting, at least one
+// and none more for the settle time (its configuration may have dropped a
+// port, or there was nothing held before it).
+func (ic *Interceptor) report(g *generationTaps, now time.Time) {
+	if g.reported || len(g.taken) == 0 {
+		return
+	}
+	all := len(g.expect) > 0
+	for i := range g.expect {
+		if _, ok := g.taken[i]; !ok {
+			all = false
+			break
+		}
+	}
+	if !all && (!ic.adopt || now.Sub(g.lastTake) < ic.settle) {
 		return
 	}
 	g.reported = true
-	var fds []string
-	for j := range ic.held {
-		fds = append(fds, strconv.Itoa(g.taken[j]))
+	idx := make([]int, 0, len(g.taken))
+	for i := range g.taken {
+		idx = append(idx, i)
 	}
+	slices.Sort(idx)
+	var fds []string
+	for _, i := range idx {
+		fds = append(fds, strconv.Itoa(g.taken[i]))
+	}
+	ic.mu.Lock()
+	ic.reported = max(ic.reported, g.gen)
+	ic.mu.Unlock()
 	ic.tookAll(Listen{PID: g.pid, FDs: strings.Join(fds, ",")})
+	ic.closeUnused()
+}
+
+// wait is how long serve's poll may wait at now: until the next look at a
+// pending UDP adoption, or the end of the settle, or for ever (-1).
+func (ic *Interceptor) wait(g *generationTaps, now time.Time) int {
+	d := time.Duration(-1)
+	if ic.adopt && !g.reported && len(g.taken) > 0 {
+		d = max(0, g.lastTake.Add(ic.settle).Sub(now))
+	}
+	if len(g.pending) > 0 && (d < 0 || d > udpCheckInterval) {
+		d = udpCheckInterval
+	}
+	if d < 0 {
+		return -1
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// tick does what waits for time rather than a call: the pending UDP
+// adoptions and the settle.
+func (ic *Interceptor) tick(g *generationTaps, now time.Time) {
+	if len(g.pending) > 0 {
+		ic.checkPending(g, now)
+	}
+	ic.report(g, now)
 }

@@ -23,6 +23,13 @@ import (
 const childEnv = "INTERCEPT_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if steps := os.Getenv(adoptChildEnv); steps != "" {
+		if err := adoptChild(steps); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if addr := os.Getenv(childEnv); addr != "" {
 		if err := child(addr); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
@@ -108,7 +115,7 @@ func TestServeGeneration(t *testing.T) {
 	}
 	t.Cleanup(func() { sock.Close() })
 	listens := make(chan Listen, 1)
-	ic, err := New([]*socketact.Socket{sock}, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l })
+	ic, err := New([]*socketact.Socket{sock}, false, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
