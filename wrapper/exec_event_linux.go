@@ -20,6 +20,7 @@ func (s *supervisor) onExec(ev execEvent) {
 	if ev.err != nil {
 		s.execFailed(w, ev.err)
 	} else if w.state == starting {
+		s.execd(w.g)
 		s.armReadiness(w)
 	}
 	if w.exitBeforeExec != nil {

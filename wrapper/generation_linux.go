@@ -24,6 +24,8 @@ type generation struct {
 	rolling bool      // start one worker at a time, each replacing the old one of its slot
 
 	waiters []chan<- error // restart requests answered when this generation is ready or rolled back
+
+	phases phases // when each step of its start happened (phases_linux.go)
 }
 
 // worker is one process of a generation. Readiness, stopping and reaping
@@ -56,6 +58,8 @@ type worker struct {
 	minReadyTimer timer  // --min-ready: runs from the readiness signal (see minready_linux.go)
 	readyHow      string // how it signalled readiness, while minReadyTimer runs
 	minReadyDone  bool   // it stayed up for --min-ready after its readiness signal
+
+	replacedBy *generation // the generation that replaced it, whose phases end when it is gone
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).

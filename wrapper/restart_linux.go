@@ -41,6 +41,7 @@ func (s *supervisor) requestRestart(req Request) {
 // beginRestart runs the --check command first, if there is one, and
 // otherwise starts the next generation now.
 func (s *supervisor) beginRestart(why string, waiters []chan<- error) {
+	s.restartBegan()
 	if s.cfg.Check != "" {
 		s.startCheck(why, waiters)
 		return
@@ -119,6 +120,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	}
 	s.dropReadiness(w)
 	w.becomeReady()
+	s.readied(g)
 	if !s.rolloutDone(g) {
 		s.log.Info("worker ready", "gen", g.n, "worker", w.slot, "pid", w.mainPID, "after", w.readyAt.Sub(w.started).Round(time.Millisecond), "how", how)
 		if g.rolling {
