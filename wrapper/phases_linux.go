@@ -51,10 +51,14 @@ func (s *supervisor) forked(g *generation, began time.Time) {
 	}
 }
 
-// execd notes that a shim of g exec'd the command.
-func (s *supervisor) execd(g *generation) {
-	if g.phases.exec.IsZero() {
-		g.phases.exec = s.fx.now()
+// execd notes that a shim of g exec'd the command, as awaitExec read at
+// (zero: now). Its event may come after the command's READY=1.
+func (s *supervisor) execd(g *generation, at time.Time) {
+	if at.IsZero() {
+		at = s.fx.now()
+	}
+	if g.phases.exec.IsZero() || at.Before(g.phases.exec) {
+		g.phases.exec = at
 	}
 }
 

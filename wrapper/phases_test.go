@@ -37,3 +37,25 @@ func TestMachinePhases(t *testing.T) {
 		t.Errorf("%d phase lines, want 1", n)
 	}
 }
+
+// TestMachinePhasesReadyBeforeExec: the command's READY=1 may be handled
+// before the shim's report, which was read earlier on its own goroutine:
+// the phases still come, with the exec when it was read.
+func TestMachinePhasesReadyBeforeExec(t *testing.T) {
+	m := newMachine(t, Config{})
+	var logs bytes.Buffer
+	m.s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m.serve(1)
+	old := m.started(1)[0]
+	m.restart("test")
+	pid := m.started(2)[0]
+	execAt := m.fx.clock.Add(2 * time.Millisecond)
+	m.fx.clock = m.fx.clock.Add(5 * time.Millisecond)
+	m.s.handle(notifyMessage{pid: pid, fields: map[string]string{"READY": "1"}})
+	m.s.handle(execEvent{w: m.fx.procs[pid].w, at: execAt})
+	m.exit(old, 0)
+	want := `shim_us=2000 child_us=3000 switch_us=0 drain_us=0 total_us=5000`
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("no line with %q in:\n%s", want, logs.String())
+	}
+}

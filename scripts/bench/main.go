@@ -76,12 +76,17 @@ func main() {
 	flag.IntVar(&e.concurrency, "c", 4, "concurrent clients")
 	flag.BoolVar(&e.keepAlive, "keepalive", false, "keep connections alive (default: a new connection per request)")
 	flag.DurationVar(&e.gap, "gap", 200*time.Millisecond, "steady time between restarts")
+	curves := curveFlags()
 	flag.Parse()
+	copts, err := curves()
+	if err != nil {
+		fail(err)
+	}
 	plans, err := parsePlan(*planFlag)
 	if err != nil {
 		fail(err)
 	}
-	if err := run(e, *out, plans, *only, *costRestarts, *tputFor); err != nil {
+	if err := run(e, *out, plans, *only, *costRestarts, *tputFor, copts); err != nil {
 		fail(err)
 	}
 }
@@ -91,7 +96,7 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func run(e *env, out string, plans []plan, only string, costRestarts int, tputFor time.Duration) error {
+func run(e *env, out string, plans []plan, only string, costRestarts int, tputFor time.Duration, copts curveOpts) error {
 	t0 := time.Now()
 	m := machineInfo()
 	m.Command = "go run ./scripts/bench " + strings.Join(os.Args[1:], " ")
@@ -152,9 +157,13 @@ func run(e *env, out string, plans []plan, only string, costRestarts int, tputFo
 			return fmt.Errorf("zedr-run's cost: %w", err)
 		}
 	}
+	curvesMD, err := e.curvesSection(out, copts)
+	if err != nil {
+		return fmt.Errorf("scaling curves: %w", err)
+	}
 	m.LoadAfter = loadavg()
 	m.Elapsed = time.Since(t0)
-	md := markdown(m, runs, cost, plots)
+	md := markdown(m, runs, cost, plots) + curvesMD
 	if err := os.WriteFile(filepath.Join(out, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
