@@ -26,12 +26,12 @@ type curveOpts struct {
 
 // point is what was measured at one x.
 type point struct {
-	X          int
-	Restart    time.Duration // median, trigger to old gone
-	Own        time.Duration // median of zedr-run's own share (queue+fork+shim+switch)
-	CPU        time.Duration // zedr-run's user+system CPU per restart
-	RSS        int64         // zedr-run's VmRSS at the end, bytes
-	Restarts   int           // restarts measured
+	X         int
+	Restart   time.Duration // median, trigger to old gone
+	Own       time.Duration // median of zedr-run's own share (queue+fork+shim+switch)
+	CPU       time.Duration // zedr-run's user+system CPU per restart
+	RSS       int64         // zedr-run's VmRSS at the end, bytes
+	Restarts  int           // restarts measured
 	Breakdown *breakdown    // the sockets curve's points carry their breakdown
 }
 
@@ -55,7 +55,7 @@ func (e *env) measureCurves(o curveOpts) ([]curve, error) {
 		}
 		sockets.Points = append(sockets.Points, p)
 	}
-	workers := curve{Name: "workers", Per: "worker", Setup: "`sleep` as the child, `--ready delay:1ms`, `--rollout all`, one socket"}
+	workers := curve{Name: "workers", Per: "worker", Setup: "`sleep` as the child, `--ready delay:1ms`, `--rollout all`, one socket; with several workers the phases overlap, and the own share (first fork to the first old worker told to stop) includes the other workers' start-up"}
 	for _, w := range o.Workers {
 		fmt.Fprintf(os.Stderr, "bench: curves: %d workers, %d restarts\n", w, o.WorkerRestarts)
 		args := []string{"--listen", "tcp:127.0.0.1:0", "--workers", strconv.Itoa(w), "--rollout", "all", "--ready", "delay:1ms", "--", "sleep", "1000000"}
@@ -63,6 +63,7 @@ func (e *env) measureCurves(o curveOpts) ([]curve, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%d workers: %w", w, err)
 		}
+		p.Breakdown = nil // the breakdown is of one worker, by sockets
 		workers.Points = append(workers.Points, p)
 	}
 	restarts := curve{Name: "restarts in a row", Per: "restart", Setup: "`sleep` as the child, `--ready delay:1ms`, one socket; each point covers the restarts since the previous one, RSS at the point"}
