@@ -9,7 +9,12 @@
 // failures by kind, latency steady and around restarts, and time-to-switch.
 // Then it measures zero-downtime's own cost: zedr-run's CPU and RSS while
 // serving and across many restarts, and throughput direct vs under zedr-run.
-// It writes results.md and one latency-*.svg per start-up time into -out.
+// Last, where a restart's time goes and how it scales (breakdown.go,
+// curves.go): the phases of restarts by number of --listen sockets, and
+// curves of restart time, CPU per restart and RSS against sockets, workers
+// and restarts in a row (-curve-* flags), with their fitted growth.
+// It writes results.md, one latency-*.svg per start-up time and one
+// curve-*.svg per curve into -out.
 //
 // Missing tools are installed from Debian when run as root (apt-get);
 // otherwise their contender is skipped. Not a test: figures depend on the
