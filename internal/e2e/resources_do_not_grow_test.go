@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,9 +31,10 @@ import (
 // (neither with -race: the detector's own memory grows).
 //
 // "RSS flat": soakFlatRestarts restarts of a trivial child (sleep, ready
-// after 1 ms), in the normal suite but not with -short: 80 s on a quiet
-// 2-core machine, 3.5 minutes on a busy one. RSS at the last restart is at
-// most soakFlat above RSS at restart soakSettled.
+// after 1 ms), in the normal suite but not with -short: about 50 s on a
+// 2-core machine. RSS at the last restart is at most soakFlat above RSS at
+// restart soakSettled, and the garbage collector ran at most once per
+// restart (read from --http's /metrics).
 func TestSoak(t *testing.T) {
 	t.Run("under load", func(t *testing.T) {
 		restarts := 60
@@ -47,7 +51,7 @@ func TestSoak(t *testing.T) {
 		if testing.Short() {
 			t.Skipf("%d restarts take minutes: not with -short", soakFlatRestarts)
 		}
-		soak(t, plainZedr(t), false, soakFlatRestarts, false, "--ready", "delay:1ms", "--", "sleep", "100000")
+		soak(t, plainZedr(t), false, soakFlatRestarts, false, "--http", "127.0.0.1:0", "--ready", "delay:1ms", "--", "sleep", "100000")
 	})
 }
 
@@ -109,6 +113,18 @@ func soak(t *testing.T, zedrRun string, race bool, restarts int, withLoad bool, 
 		next = z.waitLogFrom(next, fmt.Sprintf(`msg="generation exited" gen=%d `, i))
 	}
 	fdsAfter, rssAfter := settledFDs(t, pid, fdsBefore), rssKiB(t, pid)
+	if slices.Contains(args, "--http") {
+		// A memory limit below what the runtime itself maps makes the
+		// collector run at every allocation: thousands of collections,
+		// zedr-run's CPU per restart growing tenfold. Normally it runs
+		// once every few dozen restarts.
+		m := z.waitLog(`msg="serving /healthz, /readyz and /metrics" addr=http://(\S+)`)
+		gcs := gcCount(t, m[1])
+		t.Logf("%d garbage collections in %d restarts", gcs, restarts)
+		if gcs > restarts {
+			t.Errorf("%d garbage collections in %d restarts, want at most one per restart: is the memory limit below the runtime's own?", gcs, restarts)
+		}
+	}
 	var res loadgen.Result
 	if load != nil {
 		res = load.Stop()
@@ -189,6 +205,27 @@ func (z *zedr) waitLogFrom(from int, expr string) int {
 			z.t.Fatalf("no log line matching %q within %v", expr, waitLimit)
 		}
 	}
+}
+
+// gcCount reads how many garbage collections zedr-run ran from its
+// /metrics at addr.
+func gcCount(t *testing.T, addr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go_gc_duration_seconds_count (\d+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no go_gc_duration_seconds_count in %s/metrics", addr)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
 // settledFDs is the number of fds pid has open, once it is want or after
