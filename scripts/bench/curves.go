@@ -282,7 +282,7 @@ func parseInts(s string) ([]int, error) {
 // Markdown section for results.md, writing the plots into out.
 func (e *env) curvesSection(out string, o curveOpts) (string, error) {
 	cs, err := e.measureCurves(o)
-	if err != nil {
+	if err != nil || len(cs) == 0 {
 		return "", err
 	}
 	var b strings.Builder
