@@ -201,6 +201,7 @@ func (s *supervisor) finishCheck() {
 		s.startWith(c.why, c.waiters)
 		return
 	}
+	s.restartAt = time.Time{} // no generation for this restart's phases
 	status := proc.Describe(*c.status)
 	if c.timedOut && !(c.status.Exited() && c.status.ExitStatus() == 0) {
 		status = "timed out after " + DefaultCheckTimeout.String()

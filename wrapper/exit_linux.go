@@ -119,6 +119,7 @@ func (s *supervisor) sweep() {
 		for _, w := range g.workers {
 			if w.mainExited && w.probePID == 0 && !s.fx.alive(w) {
 				w.exit()
+				s.replacedGone(w)
 				s.fx.forget(w)
 				w.stopReadyTimers()
 				for _, t := range []timer{w.stopTimer, w.killTimer} {

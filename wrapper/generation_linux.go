@@ -24,6 +24,8 @@ type generation struct {
 	rolling bool      // start one worker at a time, each replacing the old one of its slot
 
 	waiters []chan<- error // restart requests answered when this generation is ready or rolled back
+
+	phases phases // when each step of its start happened (phases_linux.go)
 }
 
 // worker is one process of a generation. Readiness, stopping and reaping
@@ -66,6 +68,8 @@ type worker struct {
 
 	readyBy      time.Time // the ready timeout, once EXTEND_TIMEOUT_USEC moved it (extend_linux.go)
 	stopExtended bool      // EXTEND_TIMEOUT_USEC moved stopAt
+
+	replacedBy *generation // the generation that replaced it, whose phases end when it is gone
 }
 
 // stopReadyTimers stops the readiness timers (not the stop timer).

@@ -42,6 +42,7 @@ func (s *supervisor) requestRestart(req Request) {
 // beginRestart runs the --check command first, if there is one, and
 // otherwise starts the next generation now.
 func (s *supervisor) beginRestart(why string, waiters []chan<- error) {
+	s.restartBegan()
 	if s.cfg.Check != "" {
 		s.startCheck(why, waiters)
 		return
@@ -124,6 +125,7 @@ func (s *supervisor) onReady(w *worker, how string) {
 	s.dropReadiness(w)
 	w.becomeReady()
 	s.armWatchdog(w)
+	s.readied(g)
 	if !s.rolloutDone(g) {
 		s.log.Info("worker ready", "gen", g.n, "worker", w.slot, "pid", w.mainPID, "after", w.readyAt.Sub(w.started).Round(time.Millisecond), "how", how)
 		if g.rolling {

@@ -103,6 +103,7 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 type execEvent struct {
 	w   *worker
 	err error
+	at  time.Time // when the report was read (zero: when handled), for the restart's phases
 }
 
 // awaitExec runs on its own goroutine for each worker started: it reads
@@ -122,7 +123,7 @@ func (s *supervisor) awaitExec(w *worker, status *os.File, gen, pid int) {
 	if err != nil {
 		err = &StartError{s.cfg.Command[0], err}
 	}
-	s.post(execEvent{w: w, err: err})
+	s.post(execEvent{w: w, err: err, at: time.Now()})
 }
 
 // readStatus waits for the shim's report: nil once execve succeeded (the

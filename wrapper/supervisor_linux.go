@@ -66,6 +66,8 @@ type supervisor struct {
 	pending *generation   // the one starting, or nil
 	nextGen int
 
+	restartAt time.Time // when the restart about to start reached the loop (phases_linux.go)
+
 	check *check // the --check running before a restart, or nil
 
 	queued        bool           // a restart waits for the pending one (or the check)

@@ -35,6 +35,7 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 	n := s.nextGen
 	s.nextGen++
 	g := &generation{n: n, why: why, state: starting, started: time.Now(), slots: slots, waiters: waiters}
+	g.phases.trigger = s.takeTrigger()
 	g.rolling = s.cfg.Rollout == RolloutRolling && s.cfg.Surge < s.cfg.Workers && s.anyServing(slots)
 	first := len(slots)
 	if g.rolling {
@@ -71,10 +72,12 @@ func (s *supervisor) startSlots(why string, waiters []chan<- error, slots []int)
 // timeout runs from now. An error means no process was started.
 func (s *supervisor) startWorker(g *generation, i int) error {
 	w := &worker{g: g, slot: i, state: starting, execPending: true}
+	began := s.fx.now()
 	pid, err := s.fx.start(w)
 	if err != nil {
 		return err
 	}
+	s.forked(g, began)
 	w.pid, w.mainPID, w.started = pid, pid, time.Now()
 	g.workers = append(g.workers, w)
 	if g.firstPID == 0 {
@@ -157,6 +160,7 @@ func (s *supervisor) install(w *worker) {
 	old := s.slots[w.slot]
 	s.slots[w.slot] = w
 	if old != nil {
+		s.replacing(old, w.g)
 		s.stopWorker(old, fmt.Sprintf("replaced by generation %d", w.g.n))
 	}
 }

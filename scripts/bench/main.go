@@ -15,8 +15,12 @@
 // show what the server's own drain is worth under each tool.
 // Then it measures zero-downtime's own cost: zedr-run's CPU and RSS while
 // serving and across many restarts, and throughput direct vs under zedr-run
-// in interleaved pairs. It writes results.md and one latency-*.svg per
-// series and start-up time into -out.
+// in interleaved pairs. Last, where a restart's time goes and how it scales
+// (breakdown.go, curves.go): the phases of restarts by number of --listen
+// sockets, and curves of restart time, CPU per restart and RSS against
+// sockets, workers and restarts in a row (-curve-* flags), with their fitted
+// growth. It writes results.md, one latency-*.svg per series and start-up
+// time and one curve-*.svg per curve into -out.
 //
 // Missing tools are installed from Debian when run as root (apt-get);
 // otherwise their contender is skipped. Not a test: figures depend on the
@@ -114,7 +118,12 @@ func main() {
 	e := &env{}
 	flag.IntVar(&e.concurrency, "c", 4, "concurrent clients")
 	flag.DurationVar(&e.gap, "gap", 200*time.Millisecond, "steady time between restarts")
+	curves := curveFlags()
 	flag.Parse()
+	copts, err := curves()
+	if err != nil {
+		fail(err)
+	}
 	var ss []series
 	for _, f := range []struct {
 		flag        string
@@ -128,7 +137,7 @@ func main() {
 			ss = append(ss, series{plans, f.keep, f.plain})
 		}
 	}
-	if err := run(e, *out, ss, *only, *costRestarts, tput); err != nil {
+	if err := run(e, *out, ss, *only, *costRestarts, tput, copts); err != nil {
 		fail(err)
 	}
 }
@@ -138,7 +147,7 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func run(e *env, out string, ss []series, only string, costRestarts int, tput throughput) error {
+func run(e *env, out string, ss []series, only string, costRestarts int, tput throughput, copts curveOpts) error {
 	t0 := time.Now()
 	m := machineInfo()
 	m.Command = "go run ./scripts/bench " + strings.Join(os.Args[1:], " ")
@@ -208,9 +217,13 @@ func run(e *env, out string, ss []series, only string, costRestarts int, tput th
 			return fmt.Errorf("zedr-run's cost: %w", err)
 		}
 	}
+	curvesMD, err := e.curvesSection(out, copts)
+	if err != nil {
+		return fmt.Errorf("scaling curves: %w", err)
+	}
 	m.LoadAfter = loadavg()
 	m.Elapsed = time.Since(t0)
-	md := markdown(m, runs, cost, plots)
+	md := markdown(m, runs, cost, plots) + curvesMD
 	if err := os.WriteFile(filepath.Join(out, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}

@@ -1,0 +1,61 @@
+package wrapper
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMachinePhases: once the generation a restart started has replaced
+// the old one and the old one is gone, one debug line times each phase of
+// the restart on the loop's clock.
+func TestMachinePhases(t *testing.T) {
+	m := newMachine(t, Config{})
+	var logs bytes.Buffer
+	m.s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m.serve(1)
+	old := m.started(1)[0]
+	m.restart("test")
+	pid := m.started(2)[0]
+	m.fx.clock = m.fx.clock.Add(3 * time.Millisecond)
+	m.s.handle(execEvent{w: m.fx.procs[pid].w})
+	m.fx.clock = m.fx.clock.Add(10 * time.Millisecond)
+	m.s.handle(notifyMessage{pid: pid, fields: map[string]string{"READY": "1"}})
+	if strings.Contains(logs.String(), "restart phases") {
+		t.Fatalf("phases logged before the old generation is gone:\n%s", logs.String())
+	}
+	m.fx.clock = m.fx.clock.Add(50 * time.Millisecond)
+	m.exit(old, 0)
+	want := `msg="restart phases" gen=2 why=test queue_us=0 fork_us=0 shim_us=3000 child_us=10000 switch_us=0 drain_us=50000 total_us=63000`
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("no line %q in:\n%s", want, logs.String())
+	}
+	// The first start replaced nothing: no phases for it.
+	if n := strings.Count(logs.String(), "restart phases"); n != 1 {
+		t.Errorf("%d phase lines, want 1", n)
+	}
+}
+
+// TestMachinePhasesReadyBeforeExec: the command's READY=1 may be handled
+// before the shim's report, which was read earlier on its own goroutine:
+// the phases still come, with the exec when it was read.
+func TestMachinePhasesReadyBeforeExec(t *testing.T) {
+	m := newMachine(t, Config{})
+	var logs bytes.Buffer
+	m.s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m.serve(1)
+	old := m.started(1)[0]
+	m.restart("test")
+	pid := m.started(2)[0]
+	execAt := m.fx.clock.Add(2 * time.Millisecond)
+	m.fx.clock = m.fx.clock.Add(5 * time.Millisecond)
+	m.s.handle(notifyMessage{pid: pid, fields: map[string]string{"READY": "1"}})
+	m.s.handle(execEvent{w: m.fx.procs[pid].w, at: execAt})
+	m.exit(old, 0)
+	want := `shim_us=2000 child_us=3000 switch_us=0 drain_us=0 total_us=5000`
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("no line with %q in:\n%s", want, logs.String())
+	}
+}
