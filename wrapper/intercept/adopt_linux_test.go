@@ -360,15 +360,7 @@ func TestAdoptionRolledBack(t *testing.T) {
 	if err := seccomp.Check(); err != nil {
 		t.Skip(err)
 	}
-	spec, err := socketact.ParseSpec("tcp:127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := socketact.Open(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sock.Close() })
+	sock := openSocket(t, "tcp:127.0.0.1:0")
 	var logs lockedBuffer
 	listens := make(chan Listen, 2)
 	ic, err := New([]*socketact.Socket{sock}, true, slog.New(slog.NewTextHandler(&logs, nil)), func(l Listen) { listens <- l }, nil)

@@ -90,6 +90,22 @@ func child(addr string) error {
 	return nil
 }
 
+// openSocket opens the socket of spec as zedr-run holds it, closed when
+// the test ends.
+func openSocket(t *testing.T, spec string) *socketact.Socket {
+	t.Helper()
+	s, err := socketact.ParseSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := socketact.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	return sock
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) {
@@ -105,15 +121,7 @@ func TestServeGeneration(t *testing.T) {
 	if err := seccomp.Check(); err != nil {
 		t.Skip(err)
 	}
-	spec, err := socketact.ParseSpec("tcp:127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := socketact.Open(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sock.Close() })
+	sock := openSocket(t, "tcp:127.0.0.1:0")
 	listens := make(chan Listen, 1)
 	ic, err := New([]*socketact.Socket{sock}, false, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l }, nil)
 	if err != nil {
