@@ -1,8 +1,6 @@
 package wrapper
 
 import (
-	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -125,13 +123,8 @@ func TestMachineExtendOwner(t *testing.T) {
 // zedr-run stops (TimeoutStopSec=); not a crash restart's with nothing
 // serving, which the running unit never heard of.
 func TestMachineExtendPassedOn(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	m := newMachine(t, Config{OuterNotify: sock})
+	o := newOuterManager(t)
+	m := newMachine(t, Config{OuterNotify: o.path})
 	defer m.s.outer.Close()
 	m.clockNow()
 	extendReady := func(pid int, usec string) {
@@ -148,18 +141,7 @@ func TestMachineExtendPassedOn(t *testing.T) {
 	m.s.shutdown("test")
 	m.notify(m.started(3)[0], "EXTEND_TIMEOUT_USEC", "70000000")
 
-	var got []string
-	buf := make([]byte, 512)
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !slices.Contains(got, "EXTEND_TIMEOUT_USEC=70000000") {
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("reading the service manager's socket: %v (got %q)", err, got)
-		}
-		if msg := string(buf[:n]); strings.HasPrefix(msg, "EXTEND_TIMEOUT_USEC=") {
-			got = append(got, msg)
-		}
-	}
+	got := o.extensionsUntil("EXTEND_TIMEOUT_USEC=70000000")
 	if want := []string{"EXTEND_TIMEOUT_USEC=90000000", "EXTEND_TIMEOUT_USEC=80000000", "EXTEND_TIMEOUT_USEC=70000000"}; !slices.Equal(got, want) {
 		t.Errorf("passed on %q, want %q", got, want)
 	}
@@ -191,13 +173,8 @@ func TestMachineExtendWatchdog(t *testing.T) {
 // its EXTEND_TIMEOUT_USEC is not passed on: the running unit would apply it
 // to RuntimeMaxSec=.
 func TestMachineExtendCrashReplacementNotPassedOn(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	m := newMachine(t, Config{OuterNotify: sock, Workers: 2})
+	o := newOuterManager(t)
+	m := newMachine(t, Config{OuterNotify: o.path, Workers: 2})
 	defer m.s.outer.Close()
 	m.clockNow()
 	m.serve(1)
@@ -210,19 +187,25 @@ func TestMachineExtendCrashReplacementNotPassedOn(t *testing.T) {
 	m.s.shutdown("test")
 	m.notify(pid, "EXTEND_TIMEOUT_USEC", "70000000")
 
-	var got []string
-	buf := make([]byte, 512)
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !slices.Contains(got, "EXTEND_TIMEOUT_USEC=70000000") {
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("reading the service manager's socket: %v (got %q)", err, got)
-		}
-		if msg := string(buf[:n]); strings.HasPrefix(msg, "EXTEND_TIMEOUT_USEC=") {
-			got = append(got, msg)
-		}
-	}
+	got := o.extensionsUntil("EXTEND_TIMEOUT_USEC=70000000")
 	if want := []string{"EXTEND_TIMEOUT_USEC=70000000"}; !slices.Equal(got, want) {
 		t.Errorf("passed on %q, want %q", got, want)
 	}
+}
+
+// extensionsUntil returns the EXTEND_TIMEOUT_USEC= messages sent, up to
+// and including last.
+func (o *outerManager) extensionsUntil(last string) []string {
+	o.t.Helper()
+	var got []string
+	err := o.until(func(msg string) bool {
+		if strings.HasPrefix(msg, "EXTEND_TIMEOUT_USEC=") {
+			got = append(got, msg)
+		}
+		return msg == last
+	})
+	if err != nil {
+		o.t.Fatalf("reading the service manager's socket: %v (got %q)", err, got)
+	}
+	return got
 }

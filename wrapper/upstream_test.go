@@ -49,6 +49,22 @@ func (o *outerManager) messages() [][]string {
 	}
 }
 
+// until reads messages until done says so of one, within 10 s; the error
+// is the socket's (a timeout when none came).
+func (o *outerManager) until(done func(msg string) bool) error {
+	o.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		n, err := o.conn.Read(buf)
+		if err != nil {
+			return err
+		}
+		if done(string(buf[:n])) {
+			return nil
+		}
+	}
+}
+
 // kinds lists, for each message, its first line that is not STATUS=, and
 // whether it carried MONOTONIC_USEC= and ERRNO=.
 func kinds(msgs [][]string) []string {

@@ -2,8 +2,6 @@ package wrapper
 
 import (
 	"log/slog"
-	"net"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -264,13 +262,8 @@ func TestMachineWatchdogWorkers(t *testing.T) {
 // watchdog, the loop pings it with WATCHDOG=1 every half interval, from a
 // timer event it handles itself.
 func TestMachineOuterWatchdog(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	m := newMachine(t, Config{OuterNotify: sock, OuterWatchdog: 4 * time.Second})
+	o := newOuterManager(t)
+	m := newMachine(t, Config{OuterNotify: o.path, OuterWatchdog: 4 * time.Second})
 	defer m.s.outer.Close()
 	m.s.armOuterWatchdog()
 	isPing := func(ev event) bool { _, ok := ev.(watchdogPing); return ok }
@@ -278,20 +271,12 @@ func TestMachineOuterWatchdog(t *testing.T) {
 		if d := m.fire("watchdog ping", isPing); d != 2*time.Second {
 			t.Fatalf("ping after %v, want half the interval, 2s", d)
 		}
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		buf := make([]byte, 512)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("no WATCHDOG=1 to the service manager: %v", err)
-			}
-			if string(buf[:n]) == "WATCHDOG=1" {
-				break
-			}
+		if err := o.until(func(msg string) bool { return msg == "WATCHDOG=1" }); err != nil {
+			t.Fatalf("no WATCHDOG=1 to the service manager: %v", err)
 		}
 	}
 
-	quiet := newMachine(t, Config{OuterNotify: sock})
+	quiet := newMachine(t, Config{OuterNotify: o.path})
 	quiet.s.armOuterWatchdog()
 	for _, tm := range quiet.fx.timers {
 		if isPing(tm.ev) {

@@ -20,27 +20,7 @@ import (
 // with socket.send_fds: the first generation that finds no "state" stores a
 // memfd counter, an "extra" memfd and a "keep" memfd with FDPOLL=0; the
 // next removes "extra". Each bumps the counter and prints what it got.
-const managerStoreScript = `
-import os, signal, socket, sys
-gen = os.environ["ZEDR_GENERATION"]
-names = os.environ["LISTEN_FDNAMES"].split(":") if os.environ.get("LISTEN_FDS") else []
-addr = os.environ["NOTIFY_SOCKET"]
-if addr.startswith("@"):
-    addr = "\0" + addr[1:]
-ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-ns.connect(addr)
-def send(msg, fds=()):
-    socket.send_fds(ns, [msg.encode()], list(fds))
-if "state" in names:
-    fd = 3 + names.index("state")
-    n = int(os.pread(fd, 20, 0).strip() or b"0")
-else:
-    fd = os.memfd_create("state")
-    n = 0
-n += 1
-os.pwrite(fd, str(n).encode().ljust(20), 0)
-print("py gen=%s state=%d fdnames=%s" % (gen, n, ":".join(names)), file=sys.stderr, flush=True)
-if "state" not in names:
+const managerStoreScript = pyStorePrelude + `if "state" not in names:
     send("FDSTORE=1\nFDNAME=state", [fd])
     send("FDSTORE=1\nFDNAME=extra", [os.memfd_create("extra")])
     send("FDSTORE=1\nFDNAME=keep\nFDPOLL=0", [os.memfd_create("keep")])

@@ -79,11 +79,12 @@ func TestChildFDStore(t *testing.T) {
 	t.Logf("counter 1 -> 4 over a restart, a crash and a reexec; the stored connection answered by generation 2")
 }
 
-// storeScript is a child in Python that speaks the plain protocol with
-// socket.send_fds: generation 1 stores a memfd (a counter), a TCP listener
-// and two connections to the test (one with FDPOLL=0); generation 2 removes
-// the listener and stores three more memfds into a store of five.
-const storeScript = `
+// pyStorePrelude starts the Python children of the fd store tests: it
+// connects to NOTIFY_SOCKET, defines send(msg, fds) (the plain protocol with
+// socket.send_fds), bumps the memfd counter "state" it was given back or
+// creates it (fd, n), and prints its generation, the counter and the names
+// it got.
+const pyStorePrelude = `
 import os, signal, socket, sys
 gen = os.environ["ZEDR_GENERATION"]
 names = os.environ["LISTEN_FDNAMES"].split(":") if os.environ.get("LISTEN_FDS") else []
@@ -103,7 +104,13 @@ else:
 n += 1
 os.pwrite(fd, str(n).encode().ljust(20), 0)
 print("py gen=%s state=%d fdnames=%s" % (gen, n, ":".join(names)), file=sys.stderr, flush=True)
-if gen == "1":
+`
+
+// storeScript is a child in Python that speaks the plain protocol with
+// socket.send_fds: generation 1 stores a memfd (a counter), a TCP listener
+// and two connections to the test (one with FDPOLL=0); generation 2 removes
+// the listener and stores three more memfds into a store of five.
+const storeScript = pyStorePrelude + `if gen == "1":
     send("FDSTORE=1\nFDNAME=state", [fd])
     l = socket.create_server(("127.0.0.1", 0))
     send("FDSTORE=1\nFDNAME=extra", [l.fileno()])

@@ -151,43 +151,34 @@ func TestFDStore(t *testing.T) {
 // around a restart (and after a rollback), and STOPPING=1.
 func TestTypeNotify(t *testing.T) {
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	mgr := newManagerSocket(t)
 	next := func(want ...string) string {
 		t.Helper()
-		conn.SetReadDeadline(time.Now().Add(waitLimit))
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("waiting for a message with %q: %v", want, err)
-			}
-			msg := string(buf[:n])
-			if !strings.Contains(msg, want[0]) {
-				continue // STATUS= updates in between
-			}
-			for _, w := range want[1:] {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message %q lacks %q", msg, w)
-				}
-			}
-			return msg
+		var msg string
+		err := mgr.until(func(m managerMessage) bool {
+			msg = m.text
+			return strings.Contains(msg, want[0]) // skipping STATUS= updates in between
+		})
+		if err != nil {
+			t.Fatalf("waiting for a message with %q: %v", want, err)
 		}
+		for _, w := range want[1:] {
+			if !strings.Contains(msg, w) {
+				t.Errorf("message %q lacks %q", msg, w)
+			}
+		}
+		return msg
 	}
 
 	app := filepath.Join(dir, "app")
 	writeScript(t, app, "exec "+bin("testserver"))
 	cmd := execZedr("--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--no-watch", "--", app)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+mgr.path)
 	z := startCmd(t, cmd, true)
 	z.readyPID(1)
 	next("READY=1", "STATUS=serving: generation 1")
 	// The child has zedr-run's own NOTIFY_SOCKET, not this one.
-	if env := readEnviron(t, z.readyPID(1)); env["NOTIFY_SOCKET"] == sock {
+	if env := readEnviron(t, z.readyPID(1)); env["NOTIFY_SOCKET"] == mgr.path {
 		t.Error("the child got zedr-run's outer NOTIFY_SOCKET")
 	}
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"zedr-run/internal/loadgen"
+	"zedr-run/internal/realservers"
 	"zedr-run/internal/seccomp"
 )
 
@@ -56,11 +57,11 @@ func freePortNum(t *testing.T) int {
 
 // webRoot makes a directory with a small index.html for file servers.
 func webRoot(t *testing.T) string {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello from the web root\n"), 0o644); err != nil {
+	root, err := realservers.WebRoot(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	return root
 }
 
 type interceptCase struct {
@@ -181,26 +182,7 @@ func nginxConf(t *testing.T, port int, listenOpts ...string) (conf, errLog strin
 	t.Helper()
 	dir := t.TempDir()
 	conf, errLog = filepath.Join(dir, "nginx.conf"), filepath.Join(dir, "error.log")
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
-master_process on;
-user root;
-worker_processes 2;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	server {
-		listen 127.0.0.1:%[2]d%[4]s;
-		root %[3]s;
-	}
-}
-`, dir, port, webRoot(t), strings.Join(append([]string{""}, listenOpts...), " "))), 0o644)
+	err := os.WriteFile(conf, []byte(realservers.NginxConf(dir, port, webRoot(t), listenOpts...)), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // Guarantee: A hung service is replaced without downtime (--watchdog).
@@ -55,14 +53,7 @@ import os, resource, socket, sys, time
 
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
-def notify(msg):
-    addr = os.environ["NOTIFY_SOCKET"]
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.sendmsg([msg.encode()], [], 0, addr)
-    s.close()
-
+` + pyNotify + `
 gen = os.environ["ZEDR_GENERATION"]
 mine = os.environ.get("WATCHDOG_PID") == str(os.getpid())
 print("py gen=%s watchdog_usec=%s watchdog_pid_mine=%s" % (gen, os.environ.get("WATCHDOG_USEC"), mine), file=sys.stderr, flush=True)
@@ -94,26 +85,19 @@ func TestWatchdogTrigger(t *testing.T) {
 // (WATCHDOG_USEC), zedr-run sends it WATCHDOG=1 on its NOTIFY_SOCKET, read
 // here as systemd reads it; its children never see those variables.
 func TestPingsItsWatchdog(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	mgr := newManagerSocket(t)
 	cmd := execZedr("--listen", "tcp:127.0.0.1:0", "--ready", "delay:100ms", "--no-watch", "--", bin("testserver"))
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+mgr.path, "WATCHDOG_USEC=200000")
 	z := startCmd(t, cmd, true)
 	pings := 0
-	buf := make([]byte, 4096)
-	conn.SetReadDeadline(time.Now().Add(waitLimit))
-	for pings < 3 {
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for WATCHDOG=1 (%d so far): %v", pings, err)
-		}
-		if msg := string(buf[:n]); msg == "WATCHDOG=1" {
+	err := mgr.until(func(msg managerMessage) bool {
+		if msg.text == "WATCHDOG=1" {
 			pings++
 		}
+		return pings == 3
+	})
+	if err != nil {
+		t.Fatalf("waiting for WATCHDOG=1 (%d so far): %v", pings, err)
 	}
 	env := readEnviron(t, z.readyPID(1))
 	for _, k := range []string{"WATCHDOG_USEC", "WATCHDOG_PID"} {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // Guarantee: A restart loses no request.
@@ -186,31 +184,18 @@ func TestSystemdExample(t *testing.T) {
 		t.Errorf("the service unit should be Type=notify, KillMode=mixed, ExecReload kill -USR2: %v", svc)
 	}
 
-	notify := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	mgr := newManagerSocket(t)
 	waitFor := func(want string) {
 		t.Helper()
-		conn.SetReadDeadline(time.Now().Add(waitLimit))
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("waiting for %s from zedr-run: %v", want, err)
-			}
-			if strings.Contains(string(buf[:n]), want) {
-				return
-			}
+		if err := mgr.until(func(m managerMessage) bool { return strings.Contains(m.text, want) }); err != nil {
+			t.Fatalf("waiting for %s from zedr-run: %v", want, err)
 		}
 	}
 
 	// ListenStream=PORT with BindIPv6Only=both is what systemd-socket-activate
 	// does with -l PORT: [::]:PORT, dual-stack.
 	// systemd-socket-activate passes on only the variables it is told to.
-	args := append([]string{"-l", sock["ListenStream"], "-E", "NOTIFY_SOCKET=" + notify}, strings.Fields(svc["ExecStart"])...)
+	args := append([]string{"-l", sock["ListenStream"], "-E", "NOTIFY_SOCKET=" + mgr.path}, strings.Fields(svc["ExecStart"])...)
 	cmd := exec.Command(ssa, args...)
 	z := startCmd(t, cmd, false)
 	z.waitLog(`Listening on`)

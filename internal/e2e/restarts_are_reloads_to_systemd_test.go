@@ -1,89 +1,17 @@
 package e2e
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // Guarantee: Restarts are reloads to systemd (Type=notify-reload).
-
-// managerSocket is a service manager's NOTIFY_SOCKET as systemd reads it:
-// one datagram a message, its fds (SCM_RIGHTS) received with it.
-type managerSocket struct {
-	t    *testing.T
-	conn *net.UnixConn
-	path string
-}
-
-func newManagerSocket(t *testing.T) *managerSocket {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &managerSocket{t: t, conn: conn, path: path}
-}
-
-// managerMessage is one message: its KEY=VALUE lines and the fds it carried.
-type managerMessage struct {
-	fields map[string]string
-	fds    []*os.File
-}
-
-// next returns the next message that has key, skipping the others (STATUS=
-// updates in between), within waitLimit.
-func (m *managerSocket) next(key string) managerMessage {
-	m.t.Helper()
-	return m.nextOf(key)
-}
-
-// nextOf returns the next message that has one of keys.
-func (m *managerSocket) nextOf(keys ...string) managerMessage {
-	m.t.Helper()
-	m.conn.SetReadDeadline(time.Now().Add(waitLimit))
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(64*4))
-	for {
-		n, oobn, _, _, err := m.conn.ReadMsgUnix(buf, oob)
-		if err != nil {
-			m.t.Fatalf("waiting for a message with %s: %v", keys, err)
-		}
-		msg := managerMessage{fields: map[string]string{}}
-		for _, l := range strings.Split(strings.TrimSpace(string(buf[:n])), "\n") {
-			k, v, _ := strings.Cut(l, "=")
-			msg.fields[k] = v
-		}
-		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, c := range cmsgs {
-				if fds, err := unix.ParseUnixRights(&c); err == nil {
-					for _, fd := range fds {
-						f := os.NewFile(uintptr(fd), "stored")
-						m.t.Cleanup(func() { f.Close() })
-						msg.fds = append(msg.fds, f)
-					}
-				}
-			}
-		}
-		for _, key := range keys {
-			if _, ok := msg.fields[key]; ok {
-				return msg
-			}
-		}
-		for _, f := range msg.fds {
-			f.Close()
-		}
-	}
-}
 
 func monotonicUsec() int64 {
 	var ts unix.Timespec

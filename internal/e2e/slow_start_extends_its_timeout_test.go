@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // Guarantee: A slow start that says so (EXTEND_TIMEOUT_USEC) is not rolled
@@ -19,14 +17,7 @@ import (
 const slowStartScript = `
 import os, socket, time
 
-def notify(msg):
-    addr = os.environ["NOTIFY_SOCKET"]
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.sendmsg([msg.encode()], [], 0, addr)
-    s.close()
-
+` + pyNotify + `
 for _ in range(6):
     notify("EXTEND_TIMEOUT_USEC=2000000")
     time.sleep(0.5)
@@ -45,14 +36,9 @@ func TestSlowStartExtendsReadyTimeout(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "slow.py")
 	writeFile(t, script, []byte("#!"+python+"\n"+slowStartScript), 0o755)
-	sock := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	mgr := newManagerSocket(t)
 	cmd := execZedr("--listen", "tcp:127.0.0.1:0", "--ready", "notify", "--ready-timeout", "1s", "--no-watch", "--", script)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+mgr.path)
 	z := startCmd(t, cmd, true)
 
 	// extensions counts the EXTEND_TIMEOUT_USEC=2000000 messages until
@@ -60,21 +46,16 @@ func TestSlowStartExtendsReadyTimeout(t *testing.T) {
 	extensions := func(what string) int {
 		t.Helper()
 		extended := 0
-		buf := make([]byte, 4096)
-		conn.SetReadDeadline(time.Now().Add(waitLimit))
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("%s: waiting for READY=1 (%d extensions passed on): %v\n%s", what, extended, err, z.log())
-			}
-			msg := string(buf[:n])
-			if msg == "EXTEND_TIMEOUT_USEC=2000000" {
+		err := mgr.until(func(msg managerMessage) bool {
+			if msg.text == "EXTEND_TIMEOUT_USEC=2000000" {
 				extended++
 			}
-			if strings.Contains(msg, "READY=1") {
-				return extended
-			}
+			return strings.Contains(msg.text, "READY=1")
+		})
+		if err != nil {
+			t.Fatalf("%s: waiting for READY=1 (%d extensions passed on): %v\n%s", what, extended, err, z.log())
 		}
+		return extended
 	}
 	first := extensions("first start")
 	z.readyPID(1)

@@ -78,7 +78,9 @@ func TestInterceptNginx(t *testing.T) {
 	t.Run("reuseport", func(t *testing.T) { testInterceptNginx(t, false, "reuseport") })
 }
 
-func TestInterceptCaddy(t *testing.T) {
+func TestInterceptCaddy(t *testing.T) { testInterceptCaddy(t, false) }
+
+func testInterceptCaddy(t *testing.T, auto bool) {
 	needIntercept(t)
 	caddy := needTool(t, "caddy")
 	port := freePortNum(t)
@@ -89,6 +91,7 @@ func TestInterceptCaddy(t *testing.T) {
 		command:    []string{caddy, "file-server", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--root", webRoot(t)},
 		path:       "/index.html",
 		stopSignal: "TERM",
+		auto:       auto,
 	})
 }
 

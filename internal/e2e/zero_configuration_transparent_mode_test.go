@@ -22,19 +22,26 @@ import (
 // later generation gets them at its own bind(), so that an unmodified server
 // restarts with zero downtime without being told its addresses.
 
+// TestAutoGoStatic: TCP and UDP on one port, from a static binary.
 func TestAutoGoStatic(t *testing.T) {
 	needIntercept(t)
-	port := freePortNum(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	testAutoTCPAndUDP(t, "127.0.0.1", freePortNum(t), "udp4")
+}
+
+// testAutoTCPAndUDP restarts a Go server on host:port, TCP and UDP, with no
+// --listen under load, and checks that its UDP socket (udpSpec, the
+// family's spec) was adopted once and answers from the last generation.
+func testAutoTCPAndUDP(t *testing.T, host string, port int, udpSpec string) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	z := restartUnderLoad(t, interceptCase{
-		port: port,
-		// TCP and UDP on one port, from a static binary.
+		host:       host,
+		port:       port,
 		command:    []string{staticTestserver(t), "-listen", addr + ",udp:" + addr},
 		path:       "/",
 		stopSignal: "TERM",
 		auto:       true,
 	})
-	if n := z.countLog(`msg="socket adopted" gen=1 .*spec=udp4:` + addr); n != 1 {
+	if n := z.countLog(`msg="socket adopted" gen=1 .*spec=` + udpSpec + `:` + regexp.QuoteMeta(addr)); n != 1 {
 		t.Errorf("the UDP socket at %s adopted %d times, want once", addr, n)
 	}
 	if answer := udpAsk(t, addr, "ping"); !strings.HasPrefix(answer, fmt.Sprintf("generation=%d ", interceptRestarts+1)) {
@@ -49,18 +56,7 @@ func TestAutoNginx(t *testing.T) {
 	t.Run("reuseport", func(t *testing.T) { testInterceptNginx(t, true, "reuseport") })
 }
 
-func TestAutoCaddy(t *testing.T) {
-	needIntercept(t)
-	caddy := needTool(t, "caddy")
-	port := freePortNum(t)
-	restartUnderLoad(t, interceptCase{
-		port:       port,
-		command:    []string{caddy, "file-server", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--root", webRoot(t)},
-		path:       "/index.html",
-		stopSignal: "TERM",
-		auto:       true,
-	})
-}
+func TestAutoCaddy(t *testing.T) { testInterceptCaddy(t, true) }
 
 func TestAutoDnsmasq(t *testing.T) { testInterceptDnsmasq(t, true) }
 
@@ -74,21 +70,7 @@ func TestAutoIPv6(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	addr := net.JoinHostPort("::1", strconv.Itoa(port))
-	z := restartUnderLoad(t, interceptCase{
-		host:       "::1",
-		port:       port,
-		command:    []string{staticTestserver(t), "-listen", addr + ",udp:" + addr},
-		path:       "/",
-		stopSignal: "TERM",
-		auto:       true,
-	})
-	if n := z.countLog(`msg="socket adopted" gen=1 .*spec=udp6:` + regexp.QuoteMeta(addr)); n != 1 {
-		t.Errorf("the UDP socket at %s adopted %d times, want once", addr, n)
-	}
-	if answer := udpAsk(t, addr, "ping"); !strings.HasPrefix(answer, fmt.Sprintf("generation=%d ", interceptRestarts+1)) {
-		t.Errorf("after %d restarts the UDP socket answers %q, want generation %d", interceptRestarts, answer, interceptRestarts+1)
-	}
+	testAutoTCPAndUDP(t, "::1", port, "udp6")
 }
 
 // TestAutoUnixSocket: a Go server on a unix socket path it binds itself,

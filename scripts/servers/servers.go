@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"zedr-run/internal/realservers"
 )
 
 // The servers, their minimal configurations and their stop signals.
@@ -75,11 +77,10 @@ func write(path, content string) string {
 
 // webRoot writes a directory with a small index.html.
 func webRoot(dir string) string {
-	root := filepath.Join(dir, "www")
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	root, err := realservers.WebRoot(dir)
+	if err != nil {
 		fatal(err)
 	}
-	write(filepath.Join(root, "index.html"), "hello from the web root\n")
 	return root
 }
 
@@ -88,37 +89,13 @@ func udpTCP(port int) []string {
 	return []string{"udp:127.0.0.1:" + strconv.Itoa(port), "tcp:127.0.0.1:" + strconv.Itoa(port)}
 }
 
-const wsgiApp = `def app(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"hello from wsgi\n"]
-`
-
 var servers = []server{
 	{
 		name: "nginx", tool: "nginx", packages: []string{"nginx"}, versionArgs: []string{"-v"},
 		// QUIT: graceful shutdown; TERM: fast shutdown.
 		variants: []variant{{signal: "QUIT"}, {signal: "TERM"}},
 		setup: func(dir string, port int, v variant) setup {
-			conf := write(filepath.Join(dir, "nginx.conf"), fmt.Sprintf(`daemon off;
-master_process on;
-user root;
-worker_processes 2;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	server {
-		listen 127.0.0.1:%[2]d;
-		root %[3]s;
-	}
-}
-`, dir, port, webRoot(dir)))
+			conf := write(filepath.Join(dir, "nginx.conf"), realservers.NginxConf(dir, port, webRoot(dir)))
 			return setup{command: []string{"nginx", "-c", conf, "-e", filepath.Join(dir, "error.log")}, listen: tcp(port), ready: "listen"}
 		},
 		load: loadHTTP("/index.html"),
@@ -138,12 +115,7 @@ http {
 		// INT: graceful shutdown; TERM: immediate.
 		variants: []variant{{signal: "INT"}, {signal: "TERM"}},
 		setup: func(dir string, port int, v variant) setup {
-			conf := write(filepath.Join(dir, "lighttpd.conf"), fmt.Sprintf(`server.document-root = "%s"
-server.bind = "127.0.0.1"
-server.port = %d
-server.errorlog = "%s/error.log"
-index-file.names = ("index.html")
-`, webRoot(dir), port, dir))
+			conf := write(filepath.Join(dir, "lighttpd.conf"), realservers.LighttpdConf(webRoot(dir), port, filepath.Join(dir, "error.log")))
 			return setup{command: []string{"lighttpd", "-D", "-f", conf}, listen: tcp(port), ready: "listen"}
 		},
 		load: loadHTTP("/index.html"),
@@ -159,7 +131,7 @@ index-file.names = ("index.html")
 			{signal: "TERM"},
 		},
 		setup: func(dir string, port int, v variant) setup {
-			app := write(filepath.Join(dir, "app.py"), wsgiApp)
+			app := write(filepath.Join(dir, "app.py"), realservers.WSGIApp)
 			cmd := []string{"uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:" + strconv.Itoa(port),
 				"--wsgi-file", app, "--callable", "app", "--master", "--processes", "2", "--disable-logging", "--need-app"}
 			switch v.change {
@@ -177,7 +149,7 @@ index-file.names = ("index.html")
 		// TERM: graceful; INT and QUIT: quick.
 		variants: []variant{{signal: "TERM"}},
 		setup: func(dir string, port int, v variant) setup {
-			write(filepath.Join(dir, "app.py"), wsgiApp)
+			write(filepath.Join(dir, "app.py"), realservers.WSGIApp)
 			return setup{command: []string{"gunicorn", "--chdir", dir, "-b", "127.0.0.1:" + strconv.Itoa(port), "-w", "2", "app:app"},
 				listen: tcp(port), ready: "listen"}
 		},
@@ -187,26 +159,7 @@ index-file.names = ("index.html")
 		name: "unbound", tool: "unbound", packages: []string{"unbound"}, versionArgs: []string{"-V"},
 		variants: []variant{{signal: "TERM"}},
 		setup: func(dir string, port int, v variant) setup {
-			conf := write(filepath.Join(dir, "unbound.conf"), fmt.Sprintf(`server:
-	use-systemd: yes
-	do-daemonize: no
-	interface: 127.0.0.1@%d
-	do-ip6: no
-	num-threads: 1
-	so-reuseport: no
-	chroot: ""
-	username: ""
-	directory: "%s"
-	pidfile: ""
-	use-syslog: no
-	logfile: ""
-	verbosity: 0
-	access-control: 127.0.0.0/8 allow
-	local-zone: "zedr.test." static
-	local-data: "www.zedr.test. A 192.0.2.1"
-remote-control:
-	control-enable: no
-`, port, dir))
+			conf := write(filepath.Join(dir, "unbound.conf"), realservers.UnboundConf("127.0.0.1", port, dir))
 			return setup{command: []string{"unbound", "-d", "-c", conf}, listen: udpTCP(port), ready: "notify"}
 		},
 		load: loadDNS,
@@ -234,15 +187,9 @@ remote-control:
 		name: "node", tool: "node", packages: []string{"nodejs"}, versionArgs: []string{"--version"},
 		variants: []variant{{signal: "TERM", change: "server.close() on TERM"}, {signal: "TERM"}},
 		setup: func(dir string, port int, v variant) setup {
-			js := `const http = require("http");
-const server = http.createServer((req, res) => res.end("hello from node\n"));
-server.listen(Number(process.argv[2]), "127.0.0.1");
-`
-			name := "server.js"
+			js, name := realservers.NodeServer, "server.js"
 			if v.change != "" {
-				js += `process.on("SIGTERM", () => server.close());
-`
-				name = "graceful.js"
+				js, name = realservers.NodeGracefulServer, "graceful.js"
 			}
 			return setup{command: []string{"node", write(filepath.Join(dir, name), js), strconv.Itoa(port)}, listen: tcp(port), ready: "listen"}
 		},

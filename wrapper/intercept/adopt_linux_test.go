@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -34,16 +33,9 @@ import (
 const adoptChildEnv = "INTERCEPT_TEST_ADOPT"
 
 func adoptChild(steps string) error {
-	runtime.LockOSThread()
-	listener, err := seccomp.Install(seccomp.SysBind, seccomp.SysListen)
-	if err != nil {
+	if err := installAsShim(); err != nil {
 		return err
 	}
-	if err := unix.Sendmsg(3, []byte(reexec.ListenerMessage), unix.UnixRights(listener), nil, 0); err != nil {
-		return err
-	}
-	unix.Close(listener)
-	unix.Close(3)
 	var firstListener unix.Sockaddr
 	stdin := bufio.NewReader(os.Stdin)
 	for _, step := range strings.Split(steps, ";") {
@@ -360,15 +352,7 @@ func TestAdoptionRolledBack(t *testing.T) {
 	if err := seccomp.Check(); err != nil {
 		t.Skip(err)
 	}
-	spec, err := socketact.ParseSpec("tcp:127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := socketact.Open(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sock.Close() })
+	sock := openSocket(t, "tcp:127.0.0.1:0")
 	var logs lockedBuffer
 	listens := make(chan Listen, 2)
 	ic, err := New([]*socketact.Socket{sock}, true, slog.New(slog.NewTextHandler(&logs, nil)), func(l Listen) { listens <- l }, nil)

@@ -65,15 +65,7 @@ func TestNewUnixPath(t *testing.T) {
 		t.Skip(err)
 	}
 	path := filepath.Join(t.TempDir(), "app.sock")
-	spec, err := socketact.ParseSpec("unix:" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := socketact.Open(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sock.Close() })
+	sock := openSocket(t, "unix:"+path)
 	ic, err := New([]*socketact.Socket{sock}, false, slog.Default(), func(Listen) {}, nil)
 	if err != nil {
 		t.Fatal(err)

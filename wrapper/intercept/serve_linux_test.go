@@ -40,13 +40,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// child is what the shim and then a server do: install the filter on this
-// thread, send its listener on fd 3 (the status channel), then bind a
-// port the kernel picks (not declared: it must run unchanged), bind and
-// listen on addr (declared: answered with zedr-run's socket). It prints
-// the fd and inode of the socket it got for addr.
-func child(addr string) error {
-	runtime.LockOSThread() // the filter and every call below on this thread
+// installAsShim does what the shim does before it runs the server: it
+// locks the goroutine to its thread (the filter and every later call are on
+// it), installs the filter for bind() and listen(), and sends its listener
+// on fd 3 (the status channel).
+func installAsShim() error {
+	runtime.LockOSThread()
 	listener, err := seccomp.Install(seccomp.SysBind, seccomp.SysListen)
 	if err != nil {
 		return err
@@ -56,6 +55,18 @@ func child(addr string) error {
 	}
 	unix.Close(listener)
 	unix.Close(3)
+	return nil
+}
+
+// child is what the shim and then a server do: install the filter on this
+// thread, send its listener on fd 3 (the status channel), then bind a
+// port the kernel picks (not declared: it must run unchanged), bind and
+// listen on addr (declared: answered with zedr-run's socket). It prints
+// the fd and inode of the socket it got for addr.
+func child(addr string) error {
+	if err := installAsShim(); err != nil {
+		return err
+	}
 
 	other, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -90,6 +101,22 @@ func child(addr string) error {
 	return nil
 }
 
+// openSocket opens the socket of spec as zedr-run holds it, closed when
+// the test ends.
+func openSocket(t *testing.T, spec string) *socketact.Socket {
+	t.Helper()
+	s, err := socketact.ParseSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := socketact.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	return sock
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) {
@@ -105,15 +132,7 @@ func TestServeGeneration(t *testing.T) {
 	if err := seccomp.Check(); err != nil {
 		t.Skip(err)
 	}
-	spec, err := socketact.ParseSpec("tcp:127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := socketact.Open(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sock.Close() })
+	sock := openSocket(t, "tcp:127.0.0.1:0")
 	listens := make(chan Listen, 1)
 	ic, err := New([]*socketact.Socket{sock}, false, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l }, nil)
 	if err != nil {
