@@ -132,7 +132,10 @@ func soak(t *testing.T, zedrRun string, race bool, restarts int, withLoad bool, 
 	t.Logf("%d restarts in %v: zedr-run fds %d -> %d, RSS %d -> %d KiB; zombies %v; load %v",
 		restarts, time.Since(t0).Round(time.Second), fdsBefore, fdsAfter, rssBefore, rssAfter, zombiesOf(pid), res)
 	t.Logf("RSS by restart: %s", strings.Join(curve, " "))
-	if fdsAfter != fdsBefore {
+	// fdsBefore may count a status channel still open from the restart
+	// before it, so fewer at the end is no finding; more would be a leak
+	// (one per restart shows as thousands).
+	if fdsAfter > fdsBefore {
 		t.Errorf("zedr-run's open fds went from %d to %d over %d restarts", fdsBefore, fdsAfter, restarts-warmup)
 	}
 	// The Go heap settles within a few MiB; a leak per restart would show
@@ -228,15 +231,15 @@ func gcCount(t *testing.T, addr string) int {
 	return n
 }
 
-// settledFDs is the number of fds pid has open, once it is want or after
-// a second: the last restart's status channel is closed by its reader
+// settledFDs is the number of fds pid has open, once it is at most want or
+// after a second: the last restart's status channel is closed by its reader
 // just after the loop handled its report.
 func settledFDs(t *testing.T, pid, want int) int {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
 		n := openFDs(t, pid)
-		if n == want || time.Now().After(deadline) {
+		if n <= want || time.Now().After(deadline) {
 			return n
 		}
 		time.Sleep(10 * time.Millisecond)
