@@ -24,7 +24,8 @@ import (
 //     socket with the caller's backlog, and answers 0;
 //   - a UDP socket once its bind() to a fixed port is seen done (the bind
 //     runs in the caller; zedr-run looks at its own reference every
-//     udpCheckInterval), unless it is connected by then (a client).
+//     udpCheckInterval) and it has stayed unconnected udpClientGrace since:
+//     a client connects right after its bind.
 //
 // Never adopted: a bind to port 0 (the kernel picks one) or an unnamed unix
 // socket, a stream socket that never listens (a client that binds before
@@ -47,6 +48,13 @@ const (
 	// looked at to see it done. A bind returns within microseconds; the
 	// interval only bounds how soon the adoption is seen.
 	udpCheckInterval = 10 * time.Millisecond
+	// udpClientGrace is how long a UDP socket must stay unconnected after
+	// its bind was seen done before it is adopted. A client that binds a
+	// fixed port connect()s right after, within microseconds, but a check
+	// may fall between its two calls, or the machine may hold it up between
+	// them: a tenth of a second is a wide margin, and far within
+	// AdoptSettle, so the first generation's readiness waits no longer.
+	udpClientGrace = 100 * time.Millisecond
 	// udpBindWait is how long a UDP bind may take before it is taken for
 	// failed (EADDRINUSE, EACCES) and zedr-run lets go of its reference.
 	udpBindWait = time.Second
@@ -95,6 +103,7 @@ type udpPending struct {
 	addr    string
 	port    int
 	since   time.Time
+	bound   time.Time // when its bind was first seen done; zero before
 }
 
 func (g *generationTaps) dropPending() {
@@ -208,6 +217,13 @@ func (ic *Interceptor) checkPending(g *generationTaps, now time.Time) {
 			if _, err := unix.Getpeername(p.fd); err == nil {
 				ic.log.Debug("udp socket not adopted: connected, a client", "gen", g.gen, "pid", p.pid, "fd", p.childFD, "addr", p.addr)
 				unix.Close(p.fd)
+				continue
+			}
+			if p.bound.IsZero() {
+				p.bound = now
+			}
+			if now.Sub(p.bound) < udpClientGrace {
+				keep = append(keep, p)
 				continue
 			}
 			fd := p.fd

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +48,7 @@ func adoptChild(steps string) error {
 			ap := netip.MustParseAddrPort(arg)
 			sa = &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
 		}
-		if verb == "udp" || verb == "udpclient" {
+		if verb == "udp" || verb == "udpclient" || verb == "udpclientslow" {
 			sotype = unix.SOCK_DGRAM
 		}
 		fd, err := unix.Socket(family, sotype|unix.SOCK_CLOEXEC, 0)
@@ -91,7 +92,13 @@ func adoptChild(steps string) error {
 			if err := unix.Connect(fd, firstListener); err != nil {
 				return fmt.Errorf("%s: connect: %w", step, err)
 			}
-		case "udpclient":
+		case "udpclient", "udpclientslow":
+			if verb == "udpclientslow" {
+				// A client held up between its bind and its connect, as a
+				// loaded machine may hold one up: longer than the checks'
+				// interval, shorter than udpClientGrace.
+				time.Sleep(3 * udpCheckInterval)
+			}
 			if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 9}); err != nil {
 				return fmt.Errorf("%s: connect: %w", step, err)
 			}
@@ -246,9 +253,9 @@ func TestAdoption(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	tcp, client, udp, udpClient := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "udp"), freeAddr(t, "udp")
+	tcp, client, udp, udpClient, udpSlow := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "udp"), freeAddr(t, "udp"), freeAddr(t, "udp")
 	steps := strings.Join([]string{"listen 127.0.0.1:0", "client " + client, "listen " + tcp, "udp " + udp,
-		"udpclient " + udpClient, "udp 127.0.0.1:0", "unix app.sock"}, ";")
+		"udpclient " + udpClient, "udpclientslow " + udpSlow, "udp 127.0.0.1:0", "unix app.sock"}, ";")
 	g1 := startAdoptGen(t, ic, 1, dir, steps)
 	l := wait(t, listens, "Listen of gen 1")
 	if l.PID != g1.cmd.Process.Pid {
@@ -256,7 +263,10 @@ func TestAdoption(t *testing.T) {
 	}
 	path := filepath.Join(dir, "app.sock")
 	want := []Adopted{{Spec: "tcp4:" + tcp, Addr: tcp, Gen: 1}, {Spec: "udp4:" + udp, Addr: udp, Gen: 1}, {Spec: "unix:" + path, Addr: path, Gen: 1}}
+	// In the order taken: the UDP socket is adopted once it has stayed
+	// unconnected udpClientGrace, after the unix one.
 	got := ic.Adopted()
+	slices.SortFunc(got, func(a, b Adopted) int { return strings.Compare(a.Spec, b.Spec) })
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("adopted %v\nwant %v", got, want)
 	}
