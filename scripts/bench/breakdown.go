@@ -160,8 +160,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	i := int(q*float64(len(s))+0.5) - 1
-	return s[min(max(i, 0), len(s)-1)]
+	return nearestRank(s, q)
 }
 
 // listenArgs returns n --listen options on loopback ports the kernel picks.

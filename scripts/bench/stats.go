@@ -69,11 +69,14 @@ func latencies(samples []loadgen.Sample) latStats {
 		return latStats{}
 	}
 	slices.Sort(ds)
-	rank := func(q float64) time.Duration {
-		i := int(q*float64(len(ds))+0.999999) - 1 // ceil(q*n) - 1
-		return ds[min(max(i, 0), len(ds)-1)]
-	}
-	return latStats{N: len(ds), P50: rank(0.50), P99: rank(0.99), Max: ds[len(ds)-1]}
+	return latStats{N: len(ds), P50: nearestRank(ds, 0.50), P99: nearestRank(ds, 0.99), Max: ds[len(ds)-1]}
+}
+
+// nearestRank returns the q-quantile of sorted (not empty) by nearest
+// rank: the ceil(q*n)-th smallest.
+func nearestRank(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.999999) - 1 // ceil(q*n) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // spread is the median and the maximum of some durations.

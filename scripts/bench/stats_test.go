@@ -101,3 +101,20 @@ func TestRatioSpread(t *testing.T) {
 		}
 	}
 }
+
+// The phase breakdown's quantiles are nearest ranks, as the latencies' are:
+// the p90 of 7 restarts is the 7th smallest (ceil(6.3)), not the 6th.
+func TestQuantileIsNearestRank(t *testing.T) {
+	ds := []time.Duration{7 * ms, 1 * ms, 6 * ms, 2 * ms, 5 * ms, 3 * ms, 4 * ms}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.9, 7 * ms}, {0.5, 4 * ms}, {0.1, 1 * ms}} {
+		if got := quantile(ds, c.q); got != c.want {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile of none = %v", got)
+	}
+}
