@@ -383,6 +383,9 @@ func configure(c *cli.Context, logs *logbuf.Writer) (wrapper.Config, []socketact
 	if err := configureOrchestration(c, &cfg); err != nil {
 		return cfg, nil, nil, err
 	}
+	if err := checkHTTP(c); err != nil {
+		return cfg, nil, nil, err
+	}
 	if err := configureWatchdog(c, &cfg, os.Getenv, os.Getpid()); err != nil {
 		return cfg, nil, nil, err
 	}

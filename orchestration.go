@@ -39,10 +39,8 @@ func configureOrchestration(c *cli.Context, cfg *wrapper.Config) error {
 	if cfg.StopDelay = c.Duration("stop-delay"); cfg.StopDelay < 0 {
 		return usagef("bad --stop-delay %v: must not be negative", cfg.StopDelay)
 	}
-	if cfg.SignalMap, err = parseSignalMap(c.StringSlice("map-signal"), cfg.RestartSignals); err != nil {
-		return err
-	}
-	return checkHTTP(c)
+	cfg.SignalMap, err = parseSignalMap(c.StringSlice("map-signal"), cfg.RestartSignals)
+	return err
 }
 
 // unmappable are the signals --map-signal refuses as FROM, and why.
