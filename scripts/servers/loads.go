@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"math/rand/v2"
 	"net"
-	"syscall"
 	"time"
 
 	"zedr-run/internal/loadgen"
@@ -60,17 +58,13 @@ func loadDNS(addr string) (load, error) {
 	}
 	l := realservers.StartLoad(dnsClients, func(i, _ int) (string, error) {
 		err := realservers.DNSQuery(conns[i], uint16(rand.Uint32()), dnsTimeout)
-		var ne net.Error
-		switch {
-		case err == nil:
+		if err == nil {
 			return "", nil
-		case errors.Is(err, syscall.ECONNREFUSED):
-			return loadgen.Refused, err
-		case errors.As(err, &ne) && ne.Timeout():
-			return lost, err
-		default:
-			return loadgen.Other, err
 		}
+		if kind := loadgen.Classify(err); kind != loadgen.Timeout {
+			return kind, err
+		}
+		return lost, err // UDP: no answer in time
 	})
 	return protoLoad{l: l, conns: conns}, nil
 }
