@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,7 +48,9 @@ func readState(f *os.File) (savedState, error) {
 	if len(data) == 0 {
 		return st, nil
 	}
-	if err := json.Unmarshal(data, &st); err != nil {
+	// The first JSON value: what follows it is the tail of a longer state
+	// before, left by a writeState cut short (see there).
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
 		return st, fmt.Errorf("read state: %w", err)
 	}
 	if st.Format != stateFormat {
@@ -56,17 +59,21 @@ func readState(f *os.File) (savedState, error) {
 	return st, nil
 }
 
-// writeState replaces the memfd's content with st.
+// writeState replaces the memfd's content with st: it writes st over the
+// old state, then cuts what is left of the old one. A process killed
+// between the two leaves st followed by that rest, which readState reads as
+// st; truncating first would leave an empty memfd, the zero state: the
+// counter lost.
 func writeState(f *os.File, st savedState) error {
 	st.Format = stateFormat
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	if err := f.Truncate(0); err != nil {
+	if _, err := f.WriteAt(data, 0); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	if _, err := f.WriteAt(data, 0); err != nil {
+	if err := f.Truncate(int64(len(data))); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,5 +56,29 @@ func TestStateRoundTrip(t *testing.T) {
 	f.WriteAt([]byte(`{"format":"keepconn/9","counter":1}`), 0)
 	if _, err := readState(f); err == nil || !strings.Contains(err.Error(), `format "keepconn/9"`) {
 		t.Errorf("an unknown format reads with %v; want it refused", err)
+	}
+}
+
+// TestStateWriteCutShort: a generation killed in writeState after writing a
+// shorter state over a longer one, before cutting the longer one's rest,
+// leaves a state that reads as the new one, not an error or the zero state.
+func TestStateWriteCutShort(t *testing.T) {
+	f, err := newStateFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := writeState(f, savedState{Counter: 7, Conns: []savedConn{{Unread: []byte(strings.Repeat("x", 100))}}}); err != nil {
+		t.Fatal(err)
+	}
+	short, err := json.Marshal(savedState{Format: stateFormat, Counter: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(short, 0); err != nil { // writeState's first step only
+		t.Fatal(err)
+	}
+	if st, err := readState(f); err != nil || st.Counter != 8 || st.Conns != nil {
+		t.Errorf("read %+v, %v; want counter 8 and no connections", st, err)
 	}
 }
