@@ -402,6 +402,30 @@ func TestAdoptionRolledBack(t *testing.T) {
 	g1.stop(t)
 }
 
+// TestAdoptionBounded: a child that listens on more addresses than
+// maxAdopted allows gets them all, but zedr-run adopts no more than that.
+func TestAdoptionBounded(t *testing.T) {
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	var logs lockedBuffer
+	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.maxAdopted = 2
+	t.Cleanup(ic.Close)
+	a, b, c := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
+	g := startAdoptGen(t, ic, 1, t.TempDir(), "listen "+a+";listen "+b+";listen "+c)
+	if got := ic.Adopted(); len(got) != 2 {
+		t.Errorf("adopted %v, want the first 2", got)
+	}
+	if !strings.Contains(logs.String(), `msg="socket not adopted: too many adopted sockets open"`) {
+		t.Errorf("no log line for the socket not adopted:\n%s", logs.String())
+	}
+	g.stop(t)
+}
+
 func TestFixedAddr(t *testing.T) {
 	for _, tc := range []struct {
 		family int
