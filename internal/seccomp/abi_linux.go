@@ -111,7 +111,9 @@ func PidfdGetfd(pidfd, fd int) (int, error) {
 	return int(r), nil
 }
 
-// ReadMem reads len(buf) bytes at addr in process pid.
+// ReadMem reads len(buf) bytes at addr in process pid. An address the
+// process cannot read either, in part or whole, is an error wrapping
+// EFAULT, as the call itself would fail.
 func ReadMem(pid int, addr uint64, buf []byte) error {
 	local := []unix.Iovec{{Base: &buf[0]}}
 	local[0].SetLen(len(buf))
@@ -121,7 +123,7 @@ func ReadMem(pid int, addr uint64, buf []byte) error {
 		return fmt.Errorf("read the memory of pid=%d: %w", pid, err)
 	}
 	if n != len(buf) {
-		return fmt.Errorf("read the memory of pid=%d: short read", pid)
+		return fmt.Errorf("read the memory of pid=%d: short read: %w", pid, unix.EFAULT)
 	}
 	return nil
 }
@@ -145,5 +147,5 @@ func ReadString(pid int, addr uint64, max int) (string, error) {
 		out = append(out, buf...)
 		addr += uint64(n)
 	}
-	return "", fmt.Errorf("string at %#x in pid=%d longer than %d bytes", addr, pid, max)
+	return "", fmt.Errorf("string at %#x in pid=%d longer than %d bytes: %w", addr, pid, max, unix.ENAMETOOLONG)
 }

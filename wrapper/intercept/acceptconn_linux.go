@@ -54,7 +54,7 @@ func (ic *Interceptor) onAcceptConn(listener int, g *generationTaps, n *seccomp.
 	}
 	var word [4]byte
 	if _, err := mem.ReadAt(word[:], int64(a[4])); err != nil {
-		return false, fmt.Errorf("read optlen of pid=%d: %w", c.tgid, err)
+		return false, unlessBadPointer(fmt.Errorf("read optlen of pid=%d: %w", c.tgid, err)) // /proc/PID/mem: EIO
 	}
 	if int32(binary.NativeEndian.Uint32(word[:])) < 4 {
 		return false, nil

@@ -32,7 +32,8 @@ import (
 // connect()), a listen() whose bind this goroutine did not see, unixgram
 // sockets, and a second socket for an address already held (SO_REUSEPORT
 // servers that bind several before listening: the first is held, later
-// generations get it for every bind).
+// generations get it for every bind), nor a socket beyond maxAdopted open
+// adopted ones.
 
 // AdoptSettle is how long after the last socket it took a generation that
 // took some, but not every socket held when it started, counts as having
@@ -64,6 +65,11 @@ const (
 	maxBindRecords = 1024
 	// maxPending bounds the UDP binds waiting to be seen done.
 	maxPending = 64
+	// maxAdopted bounds the adopted sockets open at once: each costs
+	// zedr-run an fd and a place in the table every bind() is matched
+	// against, and a child could otherwise adopt every port there is, or
+	// any number of unix socket paths. Servers listen on a handful.
+	maxAdopted = 256
 )
 
 // bindRecords are the stream binds to a fixed address that one generation
@@ -290,6 +296,12 @@ func (ic *Interceptor) adoptFD(g *generationTaps, pid, childFD int, fd *int, add
 		ic.log.Info("socket not adopted: one for that address is held already", "gen", g.gen, "pid", pid, "fd", childFD, "spec", other)
 		return -1
 	}
+	if n := ic.openAdopted(); n >= ic.maxAdopted {
+		ic.mu.Unlock()
+		f.Close()
+		ic.log.Warn("socket not adopted: too many adopted sockets open", "gen", g.gen, "pid", pid, "fd", childFD, "spec", h.spec, "open", n)
+		return -1
+	}
 	i := ic.add(h)
 	ic.holders[i] = map[int]int{g.gen: 1}
 	g.bound[i] = true
@@ -299,6 +311,17 @@ func (ic *Interceptor) adoptFD(g *generationTaps, pid, childFD int, fd *int, add
 		ic.adopted(a)
 	}
 	return i
+}
+
+// openAdopted counts the open adopted sockets; the caller holds mu.
+func (ic *Interceptor) openAdopted() int {
+	n := 0
+	for _, h := range ic.held {
+		if h.adoptedBy != 0 && !h.closed {
+			n++
+		}
+	}
+	return n
 }
 
 // networkName is the --listen protocol of a socket, as status shows it.

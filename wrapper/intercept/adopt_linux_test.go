@@ -27,9 +27,10 @@ import (
 // (TestMain): "listen ADDR", "client ADDR" (a TCP socket that binds ADDR,
 // then connects to the first listener), "bindwait ADDR" (binds ADDR, then
 // listens once a line comes on stdin, and prints "listened INODE"), "udp
-// ADDR", "udpclient ADDR" (binds ADDR, then connects), "unix PATH" (a stream
-// socket that binds PATH, relative to its directory, and listens),
-// separated by ';'. TCP sockets have SO_REUSEADDR, as servers' do. It
+// ADDR", "udpclient ADDR" (binds ADDR, then connects), "badaddr ADDR" (a
+// bind() with an address it cannot read, which must fail with EFAULT, then
+// binds ADDR), "unix PATH" (a stream socket that binds PATH, relative to
+// its directory, and listens), separated by ';'. TCP sockets have SO_REUSEADDR, as servers' do. It
 // prints "STEP INODE" for each, then waits for its stdin to close.
 const adoptChildEnv = "INTERCEPT_TEST_ADOPT"
 
@@ -58,6 +59,11 @@ func adoptChild(steps string) error {
 		if family == unix.AF_INET && sotype == unix.SOCK_STREAM {
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 				return err
+			}
+		}
+		if verb == "badaddr" {
+			if _, _, errno := unix.Syscall(unix.SYS_BIND, uintptr(fd), 1, unix.SizeofSockaddrInet4); errno != unix.EFAULT {
+				return fmt.Errorf("%s: bind with an address at 0x1: %v, want EFAULT", step, errno)
 			}
 		}
 		if err := unix.Bind(fd, sa); err != nil {
@@ -400,6 +406,50 @@ func TestAdoptionRolledBack(t *testing.T) {
 		t.Error("the declared socket is no longer held")
 	}
 	g1.stop(t)
+}
+
+// TestAdoptionBounded: a child that listens on more addresses than
+// maxAdopted allows gets them all, but zedr-run adopts no more than that.
+func TestAdoptionBounded(t *testing.T) {
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	var logs lockedBuffer
+	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.maxAdopted = 2
+	t.Cleanup(ic.Close)
+	a, b, c := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
+	g := startAdoptGen(t, ic, 1, t.TempDir(), "listen "+a+";listen "+b+";listen "+c)
+	if got := ic.Adopted(); len(got) != 2 {
+		t.Errorf("adopted %v, want the first 2", got)
+	}
+	if !strings.Contains(logs.String(), `msg="socket not adopted: too many adopted sockets open"`) {
+		t.Errorf("no log line for the socket not adopted:\n%s", logs.String())
+	}
+	g.stop(t)
+}
+
+// TestBadPointerLeftToKernel: a bind() whose address the child cannot read
+// fails with EFAULT, from the kernel, and leaves no warning in the log that
+// a child could repeat without end.
+func TestBadPointerLeftToKernel(t *testing.T) {
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	var logs lockedBuffer
+	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ic.Close)
+	g := startAdoptGen(t, ic, 1, t.TempDir(), "badaddr 127.0.0.1:0")
+	g.stop(t)
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("a bad address from the child logged a warning:\n%s", logs.String())
+	}
 }
 
 func TestFixedAddr(t *testing.T) {

@@ -48,12 +48,13 @@ type heldSocket struct {
 // and which generations hold each socket. The goroutines of several
 // generations share it; none holds mu across a system call that waits.
 type Interceptor struct {
-	log     *slog.Logger
-	tookAll func(Listen)   // New's onListen
-	adopted func(Adoption) // New's onAdopt
-	closed  func(gen int)  // if set, called once gen's listener is closed (tests)
-	adopt   bool           // adopt what a generation binds and listens on itself (New's adopt)
-	settle  time.Duration  // AdoptSettle; tests shorten it
+	log        *slog.Logger
+	tookAll    func(Listen)   // New's onListen
+	adopted    func(Adoption) // New's onAdopt
+	closed     func(gen int)  // if set, called once gen's listener is closed (tests)
+	adopt      bool           // adopt what a generation binds and listens on itself (New's adopt)
+	settle     time.Duration  // AdoptSettle; tests shorten it
+	maxAdopted int            // maxAdopted; tests lower it
 
 	mu       sync.Mutex
 	held     []*heldSocket
@@ -75,7 +76,7 @@ func New(socks []*socketact.Socket, adopt bool, log *slog.Logger, onListen func(
 	if err := seccomp.Check(); err != nil {
 		return nil, err
 	}
-	ic := &Interceptor{log: log, tookAll: onListen, adopted: onAdopt, adopt: adopt, settle: AdoptSettle, paths: map[string]bool{}, holders: map[int]map[int]int{}}
+	ic := &Interceptor{log: log, tookAll: onListen, adopted: onAdopt, adopt: adopt, settle: AdoptSettle, maxAdopted: maxAdopted, paths: map[string]bool{}, holders: map[int]map[int]int{}}
 	for _, s := range socks {
 		h, err := hold(s)
 		if err != nil {
