@@ -80,7 +80,11 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 		return
 	}
 	name, named := m.fields["FDNAME"]
-	if !named && store {
+	if !named {
+		if remove {
+			s.log.Warn("fd store: FDSTOREREMOVE=1 without FDNAME=: nothing removed", "gen", w.g.n, "pid", m.pid)
+			remove = false
+		}
 		name = defaultFDName
 	}
 	if err := checkFDName(name); err != nil {
@@ -88,12 +92,8 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 		return
 	}
 	if remove {
-		if !named {
-			s.log.Warn("fd store: FDSTOREREMOVE=1 without FDNAME=: nothing removed", "gen", w.g.n, "pid", m.pid)
-		} else {
-			s.removeStored(name, fmt.Sprintf("FDSTOREREMOVE=1 from gen %d pid=%d", w.g.n, m.pid))
-			s.forwardRemoved(name)
-		}
+		s.removeStored(name, fmt.Sprintf("FDSTOREREMOVE=1 from gen %d pid=%d", w.g.n, m.pid))
+		s.forwardRemoved(name)
 	}
 	if !store {
 		return
