@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -193,5 +194,26 @@ func TestFDStoreRemoveWithoutName(t *testing.T) {
 	m.storeMsg(pid, []*os.File{both}, "FDSTORE", "1", "FDSTOREREMOVE", "1")
 	if got := m.storeNames(); !slices.Equal(got, []string{"stored", "stored"}) || closed(both) || closed(kept) {
 		t.Errorf("FDSTORE=1 and FDSTOREREMOVE=1 without FDNAME=: store %v", got)
+	}
+}
+
+// TestFDStoreIDsWrap: a child storing and removing in a loop wraps the
+// poller's ids round: they stay positive (the poller's wakeID is -1, and a
+// stored fd reported under it would end the poller) and never repeat one
+// still stored.
+func TestFDStoreIDsWrap(t *testing.T) {
+	m := newMachine(t, Config{FDStoreMax: 10})
+	m.serve(1)
+	pid := m.started(1)[0]
+	m.storeMsg(pid, []*os.File{memfd(t, "first")}, "FDSTORE", "1", "FDNAME", "first")
+	m.s.nextStoreID = math.MaxInt32 - 1 // as after 2^31 stores
+	m.storeMsg(pid, []*os.File{memfd(t, "second")}, "FDSTORE", "1", "FDNAME", "second")
+	m.storeMsg(pid, []*os.File{memfd(t, "third")}, "FDSTORE", "1", "FDNAME", "third")
+	var ids []int32
+	for _, fd := range m.s.store {
+		ids = append(ids, fd.id)
+	}
+	if want := []int32{1, math.MaxInt32, 2}; !slices.Equal(ids, want) {
+		t.Errorf("ids %v, want %v", ids, want)
 	}
 }
