@@ -80,7 +80,11 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 		return
 	}
 	name, named := m.fields["FDNAME"]
-	if !named && store {
+	if !named {
+		if remove {
+			s.log.Warn("fd store: FDSTOREREMOVE=1 without FDNAME=: nothing removed", "gen", w.g.n, "pid", m.pid)
+			remove = false
+		}
 		name = defaultFDName
 	}
 	if err := checkFDName(name); err != nil {
@@ -88,12 +92,8 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 		return
 	}
 	if remove {
-		if !named {
-			s.log.Warn("fd store: FDSTOREREMOVE=1 without FDNAME=: nothing removed", "gen", w.g.n, "pid", m.pid)
-		} else {
-			s.removeStored(name, fmt.Sprintf("FDSTOREREMOVE=1 from gen %d pid=%d", w.g.n, m.pid))
-			s.forwardRemoved(name)
-		}
+		s.removeStored(name, fmt.Sprintf("FDSTOREREMOVE=1 from gen %d pid=%d", w.g.n, m.pid))
+		s.forwardRemoved(name)
 	}
 	if !store {
 		return
@@ -118,13 +118,28 @@ func (s *supervisor) onFDStore(w *worker, m notifyMessage) {
 			s.log.Warn("fd store: full, refused the rest", "gen", w.g.n, "pid", m.pid, "name", name, "refused", len(files)-i, "max", s.cfg.FDStoreMax)
 			return
 		}
-		s.nextStoreID++
-		fd := &storedFD{id: s.nextStoreID, name: name, file: f, kind: fdKind(f), gen: w.g.n, poll: poll}
+		fd := &storedFD{id: s.newStoreID(), name: name, file: f, kind: fdKind(f), gen: w.g.n, poll: poll}
 		files[i] = nil
 		s.store = append(s.store, fd)
 		s.watchStored(fd)
 		s.forwardStored(fd)
 		s.log.Info("fd store: stored", "name", name, "kind", fd.kind, "gen", w.g.n, "pid", m.pid, "poll", poll, "stored", len(s.store))
+	}
+}
+
+// newStoreID is an id for the poller that no stored fd has, from 1 up.
+// A child that stores and removes in a loop makes many: the count wraps
+// round to 1, never onto the poller's wakeID (-1), which would end the
+// poller, nor onto an id still stored.
+func (s *supervisor) newStoreID() int32 {
+	for {
+		s.nextStoreID++
+		if s.nextStoreID <= 0 {
+			s.nextStoreID = 1
+		}
+		if !slices.ContainsFunc(s.store, func(fd *storedFD) bool { return fd.id == s.nextStoreID }) {
+			return s.nextStoreID
+		}
 	}
 }
 
@@ -291,8 +306,7 @@ func socketKind(fd int) string {
 func (s *supervisor) restoreStore(stored []reexec.HandoffStored) {
 	for _, hs := range stored {
 		unix.CloseOnExec(hs.FD)
-		s.nextStoreID++
-		fd := &storedFD{id: s.nextStoreID, name: hs.Name, file: os.NewFile(uintptr(hs.FD), hs.Name), kind: hs.Kind, gen: hs.Gen, poll: hs.Poll}
+		fd := &storedFD{id: s.newStoreID(), name: hs.Name, file: os.NewFile(uintptr(hs.FD), hs.Name), kind: hs.Kind, gen: hs.Gen, poll: hs.Poll}
 		s.store = append(s.store, fd)
 		s.watchStored(fd)
 	}

@@ -1,8 +1,11 @@
 package wrapper
 
 import (
+	"log/slog"
+	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +169,51 @@ func TestPostAfterLoopClosesFDs(t *testing.T) {
 	m.s.post(notifyMessage{pid: 1, fields: map[string]string{"FDSTORE": "1"}, fds: []*os.File{f}})
 	if !closed(f) {
 		t.Error("the fd of a message posted after the loop ended is still open")
+	}
+}
+
+// TestFDStoreRemoveWithoutName: FDSTOREREMOVE=1 without FDNAME= removes
+// nothing and says so, rather than calling the missing name a bad one; with
+// FDSTORE=1 the descriptors are still stored under the default name.
+func TestFDStoreRemoveWithoutName(t *testing.T) {
+	m := newMachine(t, Config{FDStoreMax: 10})
+	var logged strings.Builder
+	m.s.log = slog.New(slog.NewTextHandler(&logged, nil))
+	m.serve(1)
+	pid := m.started(1)[0]
+	kept := memfd(t, "kept")
+	m.storeMsg(pid, []*os.File{kept}, "FDSTORE", "1")
+	m.storeMsg(pid, nil, "FDSTOREREMOVE", "1")
+	if got := m.storeNames(); !slices.Equal(got, []string{"stored"}) || closed(kept) {
+		t.Errorf("after FDSTOREREMOVE=1 without FDNAME=: store %v, closed %v", got, closed(kept))
+	}
+	if !strings.Contains(logged.String(), "FDSTOREREMOVE=1 without FDNAME=") || strings.Contains(logged.String(), "bad FDNAME") {
+		t.Errorf("FDSTOREREMOVE=1 without FDNAME= logged:\n%s", logged.String())
+	}
+	both := memfd(t, "both")
+	m.storeMsg(pid, []*os.File{both}, "FDSTORE", "1", "FDSTOREREMOVE", "1")
+	if got := m.storeNames(); !slices.Equal(got, []string{"stored", "stored"}) || closed(both) || closed(kept) {
+		t.Errorf("FDSTORE=1 and FDSTOREREMOVE=1 without FDNAME=: store %v", got)
+	}
+}
+
+// TestFDStoreIDsWrap: a child storing and removing in a loop wraps the
+// poller's ids round: they stay positive (the poller's wakeID is -1, and a
+// stored fd reported under it would end the poller) and never repeat one
+// still stored.
+func TestFDStoreIDsWrap(t *testing.T) {
+	m := newMachine(t, Config{FDStoreMax: 10})
+	m.serve(1)
+	pid := m.started(1)[0]
+	m.storeMsg(pid, []*os.File{memfd(t, "first")}, "FDSTORE", "1", "FDNAME", "first")
+	m.s.nextStoreID = math.MaxInt32 - 1 // as after 2^31 stores
+	m.storeMsg(pid, []*os.File{memfd(t, "second")}, "FDSTORE", "1", "FDNAME", "second")
+	m.storeMsg(pid, []*os.File{memfd(t, "third")}, "FDSTORE", "1", "FDNAME", "third")
+	var ids []int32
+	for _, fd := range m.s.store {
+		ids = append(ids, fd.id)
+	}
+	if want := []int32{1, math.MaxInt32, 2}; !slices.Equal(ids, want) {
+		t.Errorf("ids %v, want %v", ids, want)
 	}
 }

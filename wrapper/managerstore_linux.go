@@ -67,8 +67,7 @@ func (s *supervisor) restoreManagerStore(stored []socketact.ManagerStored) {
 			st.File.Close()
 			continue
 		}
-		s.nextStoreID++
-		fd := &storedFD{id: s.nextStoreID, name: st.Name, file: st.File, kind: fdKind(st.File), poll: st.Poll}
+		fd := &storedFD{id: s.newStoreID(), name: st.Name, file: st.File, kind: fdKind(st.File), poll: st.Poll}
 		s.store = append(s.store, fd)
 		s.watchStored(fd)
 		s.log.Info("fd store: restored from the service manager's store", "name", fd.name, "kind", fd.kind, "poll", fd.poll, "stored", len(s.store))

@@ -8,17 +8,25 @@ import (
 	"time"
 )
 
+// restartLogged starts a restart of a serving generation with the debug
+// log captured in logs: old is the serving generation's pid, pid the new
+// one's.
+func restartLogged(t *testing.T) (m *machine, logs *bytes.Buffer, old, pid int) {
+	t.Helper()
+	m = newMachine(t, Config{})
+	logs = new(bytes.Buffer)
+	m.s.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m.serve(1)
+	old = m.started(1)[0]
+	m.restart("test")
+	return m, logs, old, m.started(2)[0]
+}
+
 // TestMachinePhases: once the generation a restart started has replaced
 // the old one and the old one is gone, one debug line times each phase of
 // the restart on the loop's clock.
 func TestMachinePhases(t *testing.T) {
-	m := newMachine(t, Config{})
-	var logs bytes.Buffer
-	m.s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m.serve(1)
-	old := m.started(1)[0]
-	m.restart("test")
-	pid := m.started(2)[0]
+	m, logs, old, pid := restartLogged(t)
 	m.fx.clock = m.fx.clock.Add(3 * time.Millisecond)
 	m.s.handle(execEvent{w: m.fx.procs[pid].w})
 	m.fx.clock = m.fx.clock.Add(10 * time.Millisecond)
@@ -42,13 +50,7 @@ func TestMachinePhases(t *testing.T) {
 // before the shim's report, which was read earlier on its own goroutine:
 // the phases still come, with the exec when it was read.
 func TestMachinePhasesReadyBeforeExec(t *testing.T) {
-	m := newMachine(t, Config{})
-	var logs bytes.Buffer
-	m.s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m.serve(1)
-	old := m.started(1)[0]
-	m.restart("test")
-	pid := m.started(2)[0]
+	m, logs, old, pid := restartLogged(t)
 	execAt := m.fx.clock.Add(2 * time.Millisecond)
 	m.fx.clock = m.fx.clock.Add(5 * time.Millisecond)
 	m.s.handle(notifyMessage{pid: pid, fields: map[string]string{"READY": "1"}})

@@ -224,12 +224,7 @@ func TestWait(t *testing.T) {
 // ours: there is no room for them in the control buffer.
 func TestReceiveInstallsNoFDs(t *testing.T) {
 	s := listen(t, t.TempDir())
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	p := pipe(t)
 	snd := NewSender(s.Path())
 	defer snd.Close()
 	if err := snd.Send("N=0"); err != nil { // the connection's own fd is open now
