@@ -53,7 +53,7 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 
 // metricValue is the value of the sample of name whose labels include
 // label (name, value pairs): a counter's or gauge's value, a histogram's
-// count.
+// or summary's count.
 func metricValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, label ...string) float64 {
 	t.Helper()
 	f := fams[name]
@@ -78,6 +78,8 @@ next:
 			return m.Gauge.GetValue()
 		case m.Histogram != nil:
 			return float64(m.Histogram.GetSampleCount())
+		case m.Summary != nil:
+			return float64(m.Summary.GetSampleCount())
 		}
 	}
 	t.Fatalf("/metrics has no %s%v", name, label)
