@@ -2,9 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
-	"strings"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -90,7 +91,8 @@ next:
 func statusJSON(t *testing.T, ctl string) control.Status {
 	t.Helper()
 	out, err := execZedr("status", "--json", "--control", ctl).Output()
-	if err != nil && !strings.Contains(err.Error(), "exit status 3") {
+	var exit *exec.ExitError // 3: not serving, the status printed all the same
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
 		t.Fatalf("zedr-run status --json: %v", err)
 	}
 	var st control.Status
