@@ -78,40 +78,20 @@ func TestInheritedPassedOn(t *testing.T) {
 // LISTEN_FDS, which adopts them and answers the waiting client.
 func TestFDStore(t *testing.T) {
 	dir := t.TempDir()
-	notify := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	mgr := newManagerSocket(t)
 	uds := filepath.Join(dir, "app.sock")
 	args := []string{"--listen", "tcp:127.0.0.1:0,name=web", "--listen", "unix:" + uds + ",name=admin", "--ready", "delay:100ms", "--", bin("testserver")}
 	cmd := execZedr(append([]string{"--fdstore"}, args...)...)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+mgr.path)
 	z := startCmd(t, cmd, true)
 
 	stored := map[string]*os.File{}
-	buf, oob := make([]byte, 4096), make([]byte, 4096)
-	conn.SetReadDeadline(time.Now().Add(waitLimit))
 	for len(stored) < 2 {
-		n, noob, _, _, err := conn.ReadMsgUnix(buf, oob)
-		if err != nil {
-			t.Fatalf("waiting for FDSTORE=1 messages: %v (have %v)", err, stored)
+		m := mgr.next("FDSTORE")
+		if len(m.fds) != 1 {
+			t.Fatalf("FDSTORE message %q carried %d fds, want 1", m.text, len(m.fds))
 		}
-		msg := string(buf[:n])
-		if !strings.Contains(msg, "FDSTORE=1") {
-			continue
-		}
-		cmsgs, err := unix.ParseSocketControlMessage(oob[:noob])
-		if err != nil || len(cmsgs) != 1 {
-			t.Fatalf("FDSTORE message %q without one SCM_RIGHTS: %v", msg, err)
-		}
-		fds, err := unix.ParseUnixRights(&cmsgs[0])
-		if err != nil || len(fds) != 1 {
-			t.Fatalf("FDSTORE message %q: rights %v %v", msg, fds, err)
-		}
-		_, name, _ := strings.Cut(msg, "FDNAME=")
-		stored[name] = os.NewFile(uintptr(fds[0]), name)
+		stored[m.fields["FDNAME"]] = m.fds[0]
 	}
 	if stored["web"] == nil || stored["admin"] == nil {
 		t.Fatalf("stored %v, want web and admin", stored)

@@ -86,20 +86,26 @@ type statusPoller struct {
 	err     error
 }
 
-func pollStatus(ctl string) *statusPoller {
+func pollStatus(ctl string) *statusPoller { return pollStatusEach(ctl, func(control.Status) {}) }
+
+// pollStatusEach is pollStatus handing each answer to each, on the
+// poller's goroutine (read what it gathers after finish).
+func pollStatusEach(ctl string, each func(control.Status)) *statusPoller {
 	p := &statusPoller{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		for {
-			if _, err := controlStatus(ctl); err != nil {
+			st, err := controlStatus(ctl)
+			if err != nil {
 				p.err = err
 				return
 			}
+			each(st)
 			p.answers++
 			select {
 			case <-p.stop:
 				return
-			case <-time.After(20 * time.Millisecond): // pace the requests
+			case <-time.After(10 * time.Millisecond): // pace the requests
 			}
 		}
 	}()

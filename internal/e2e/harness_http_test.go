@@ -2,9 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
-	"strings"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 
 // metricValue is the value of the sample of name whose labels include
 // label (name, value pairs): a counter's or gauge's value, a histogram's
-// count.
+// or summary's count.
 func metricValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, label ...string) float64 {
 	t.Helper()
 	f := fams[name]
@@ -78,6 +79,8 @@ next:
 			return m.Gauge.GetValue()
 		case m.Histogram != nil:
 			return float64(m.Histogram.GetSampleCount())
+		case m.Summary != nil:
+			return float64(m.Summary.GetSampleCount())
 		}
 	}
 	t.Fatalf("/metrics has no %s%v", name, label)
@@ -88,7 +91,8 @@ next:
 func statusJSON(t *testing.T, ctl string) control.Status {
 	t.Helper()
 	out, err := execZedr("status", "--json", "--control", ctl).Output()
-	if err != nil && !strings.Contains(err.Error(), "exit status 3") {
+	var exit *exec.ExitError // 3: not serving, the status printed all the same
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
 		t.Fatalf("zedr-run status --json: %v", err)
 	}
 	var st control.Status

@@ -145,7 +145,7 @@ func restartUnderLoad(t *testing.T, c interceptCase) *zedr {
 		t.Errorf("%d binds of %s were not intercepted", n, addr)
 	}
 	if c.auto {
-		checkAdopted(t, z, ctl, addr)
+		checkAdopted(t, z, ctl, addr, restarts)
 	}
 	return z
 }
@@ -190,13 +190,14 @@ func nginxConf(t *testing.T, port int, listenOpts ...string) (conf, errLog strin
 }
 
 // checkAdopted checks that generation 1 adopted the TCP socket at addr, that
-// each later generation's bind got it, and that status lists it.
-func checkAdopted(t *testing.T, z *zedr, ctl, addr string) {
+// each of the restarts generations after it got it at its bind, and that
+// status lists it.
+func checkAdopted(t *testing.T, z *zedr, ctl, addr string, restarts int) {
 	t.Helper()
 	if n := z.countLog(`msg="socket adopted" gen=1 .*spec=tcp[46]:` + regexp.QuoteMeta(addr)); n != 1 {
 		t.Errorf("gen 1's TCP socket at %s adopted %d times, want once", addr, n)
 	}
-	for gen := 2; gen <= interceptRestarts+1; gen++ {
+	for gen := 2; gen <= restarts+1; gen++ {
 		if z.countLog(fmt.Sprintf(`msg="bind intercepted" gen=%d .*addr=%s`, gen, regexp.QuoteMeta(addr))) == 0 {
 			t.Errorf("gen %d's bind of %s did not get the adopted socket", gen, addr)
 		}

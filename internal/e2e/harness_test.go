@@ -342,6 +342,22 @@ func writeScript(t *testing.T, path, body string) {
 // execZedr prepares zedr-run with args, for tests that set more than args.
 func execZedr(args ...string) *exec.Cmd { return exec.Command(bin("zedr-run"), args...) }
 
+// exitCode runs cmd and returns its exit status; a command that cannot be
+// run at all fails the test.
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	}
+	t.Fatalf("%s: %v", cmd, err)
+	return -1
+}
+
 const sigUSR2 = syscall.SIGUSR2
 
 func atoi(t *testing.T, s string) int {

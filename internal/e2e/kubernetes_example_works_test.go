@@ -267,16 +267,7 @@ func TestKubernetesExample(t *testing.T) {
 	t.Logf("container: %s", strings.Join(argv, " "))
 	execProbe := func() int {
 		t.Helper()
-		err := exec.Command(startup[0], startup[1:]...).Run()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			return 0
-		case errors.As(err, &exit):
-			return exit.ExitCode()
-		}
-		t.Fatalf("exec probe: %v", err)
-		return -1
+		return exitCode(t, exec.Command(startup[0], startup[1:]...))
 	}
 
 	// The pod starts.

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,21 +212,7 @@ func (z *zedr) waitLogFrom(from int, expr string) int {
 // /metrics at addr.
 func gcCount(t *testing.T, addr string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^go_gc_duration_seconds_count (\d+)$`).FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("no go_gc_duration_seconds_count in %s/metrics", addr)
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return int(metricValue(t, scrape(t, addr), "go_gc_duration_seconds"))
 }
 
 // settledFDs is the number of fds pid has open, once it is at most want or

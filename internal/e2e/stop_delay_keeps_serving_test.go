@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"errors"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"syscall"
@@ -15,16 +13,7 @@ import (
 // statusCode runs `zedr-run status` against ctl and returns its exit code.
 func statusCode(t *testing.T, ctl string) int {
 	t.Helper()
-	err := execZedr("status", "--control", ctl).Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &exit):
-		return exit.ExitCode()
-	}
-	t.Fatalf("zedr-run status: %v", err)
-	return -1
+	return exitCode(t, execZedr("status", "--control", ctl))
 }
 
 var regexpTime = regexp.MustCompile(`time=(\S+)`)

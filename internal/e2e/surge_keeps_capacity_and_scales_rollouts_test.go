@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,24 +33,30 @@ func TestSurgeRollout(t *testing.T) {
 		}
 		load := startLoad(t, z.addr)
 		waitRequests(t, load, 200)
-		watch := watchCapacity(ctl, 2)
+		// The fewest ready workers (every generation) and the most workers
+		// of generation 2 starting at once.
+		minReady, maxStarting := -1, 0
+		watch := pollStatusEach(ctl, func(st control.Status) {
+			ready, starting := countWorkers(st, 2)
+			if minReady < 0 || ready < minReady {
+				minReady = ready
+			}
+			maxStarting = max(maxStarting, starting)
+		})
 		z.signal(syscall.SIGUSR2)
 		m := z.waitLog(`msg="generation ready" gen=2 .*after=(\S+)`)
 		for _, p := range z.workerPIDs(1) {
 			waitGone(t, p)
 		}
 		waitRequests(t, load, 200)
-		minReady, maxStarting, polls, err := watch.finish()
+		watch.finish(t, fmt.Sprintf("--surge %d", k))
 		stopLoad(t, load, fmt.Sprintf("--surge %d: a restart of %d workers under load", k, n))
-		if err != nil {
-			t.Fatalf("--surge %d: status: %v", k, err)
-		}
 		d, err := time.ParseDuration(m[1])
 		if err != nil {
 			t.Fatalf("--surge %d: bad after= in %q: %v", k, m[0], err)
 		}
 		took[k] = d
-		t.Logf("--surge %d: rollout of %d workers took %v; over %d status polls, ready workers never below %d, at most %d new ones starting", k, n, d, polls, minReady, maxStarting)
+		t.Logf("--surge %d: rollout of %d workers took %v; over %d status polls, ready workers never below %d, at most %d new ones starting", k, n, d, watch.answers, minReady, maxStarting)
 		if minReady < n {
 			t.Errorf("--surge %d: only %d ready workers at one point, want %d always", k, minReady, n)
 		}
@@ -71,50 +76,6 @@ func TestSurgeRollout(t *testing.T) {
 	if ratio >= 0.7 {
 		t.Errorf("a rollout with --surge 4 took %v, %.2f of the %v with --surge 1; want clearly less (< 0.7)", took[4], ratio, took[1])
 	}
-}
-
-// capacityWatch polls the status during a restart: the fewest ready
-// workers (every generation) and the most workers of generation gen
-// starting at once.
-type capacityWatch struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
-
-	minReady, maxStarting, polls int
-	err                          error
-}
-
-func watchCapacity(ctl string, gen int) *capacityWatch {
-	w := &capacityWatch{stop: make(chan struct{}), minReady: -1}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		for {
-			st, err := controlStatus(ctl)
-			if err != nil {
-				w.err = err
-				return
-			}
-			ready, starting := countWorkers(st, gen)
-			if w.minReady < 0 || ready < w.minReady {
-				w.minReady = ready
-			}
-			w.maxStarting = max(w.maxStarting, starting)
-			w.polls++
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(10 * time.Millisecond): // pace the requests
-			}
-		}
-	}()
-	return w
-}
-
-func (w *capacityWatch) finish() (minReady, maxStarting, polls int, err error) {
-	close(w.stop)
-	w.wg.Wait()
-	return w.minReady, w.maxStarting, w.polls, w.err
 }
 
 // countWorkers counts the ready workers of every generation and the
