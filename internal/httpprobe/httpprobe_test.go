@@ -25,9 +25,15 @@ func serving(gen int) control.Status {
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
+	rec := getRecorder(t, h, path)
+	return rec.Code, rec.Body.String()
+}
+
+func getRecorder(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-	return rec.Code, rec.Body.String()
+	return rec
 }
 
 // TestProbesFollowStatus: /readyz is 200 only while a generation serves and
