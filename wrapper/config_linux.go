@@ -122,7 +122,7 @@ type Config struct {
 	// OnReady, if not nil, is called by the loop each time a generation
 	// becomes ready, with how long it took from its start: the metrics'
 	// time-to-ready histogram. It runs on the loop, so it must not block
-	// (a Prometheus histogram's Observe does not).
+	// (httpprobe's histogram, atomic adds, does not).
 	OnReady func(after time.Duration)
 
 	// OuterWatchdog is the watchdog interval zedr-run's own service manager

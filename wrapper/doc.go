@@ -52,7 +52,7 @@
 //     NOTIFY_SOCKET of package internal/sdnotify), with no message the loop
 //     sends itself; Config.Logger is expected not to block (main writes
 //     through a bounded queue, internal/logbuf), nor Config.OnReady (main's
-//     is a Prometheus histogram's Observe, atomic adds). What it still does inline
+//     is httpprobe's histogram observe, atomic adds). What it still does inline
 //     is bounded by the kernel, not by other goroutines: forking a shim, a
 //     signal, a write to the guardian's pipe or the service manager's
 //     socket.

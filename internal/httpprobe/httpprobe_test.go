@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"zedr-run/wrapper/control"
 )
 
@@ -25,9 +22,15 @@ func serving(gen int) control.Status {
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
+	rec := getRecorder(t, h, path)
+	return rec.Code, rec.Body.String()
+}
+
+func getRecorder(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-	return rec.Code, rec.Body.String()
+	return rec
 }
 
 // TestProbesFollowStatus: /readyz is 200 only while a generation serves and
@@ -105,11 +108,7 @@ func TestMetricsParse(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
+	fams := parse(t, body)
 	value := func(name string, label ...string) float64 {
 		t.Helper()
 		f := fams[name]

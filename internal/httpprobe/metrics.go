@@ -1,10 +1,7 @@
 package httpprobe
 
 import (
-	"context"
 	"runtime"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"zedr-run/wrapper/control"
 )
@@ -22,72 +19,72 @@ var States = []string{"starting", "ready", "draining"}
 // (wrapper.DefaultReadyTimeout, 60 s) and past it.
 var ReadyBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
-}
+// zedr-run's own metric families: name (namespace prefixed) and HELP.
+const (
+	mUp          = namespace + "_up"
+	mServing     = namespace + "_serving"
+	mStopping    = namespace + "_stopping"
+	mRestarts    = namespace + "_restarts_total"
+	mRollbacks   = namespace + "_rollbacks_total"
+	mCrashes     = namespace + "_crashes_total"
+	mCheckFails  = namespace + "_check_failures_total"
+	mLimitHits   = namespace + "_start_limit_hits_total"
+	mLogDropped  = namespace + "_log_lines_dropped_total"
+	mCurrentGen  = namespace + "_current_generation"
+	mGenerations = namespace + "_generations"
+	mWorkers     = namespace + "_workers"
+	mBuildInfo   = namespace + "_build_info"
+	mReady       = namespace + "_time_to_ready_seconds"
 
-var (
-	descUp          = desc("up", "1 when the supervisor answered this scrape's status request in time, else 0 (and no other zedr_run_ metric but build_info).")
-	descServing     = desc("serving", "1 while a ready generation serves and zedr-run is not stopping (what /readyz and `zedr-run status` report), else 0.")
-	descStopping    = desc("stopping", "1 from the moment zedr-run began to stop (including --stop-delay), else 0.")
-	descRestarts    = desc("restarts_total", "Restarts whose new generation took over.")
-	descRollbacks   = desc("rollbacks_total", "New generations given up for not becoming ready (the old one kept serving).")
-	descCrashes     = desc("crashes_total", "Serving generations (or workers) that died on their own.")
-	descCheckFails  = desc("check_failures_total", "--check commands that failed or did not start (each a restart refused).")
-	descLimitHits   = desc("start_limit_hits_total", "Times the start limit was reached (zedr-run then stops and exits).")
-	descLogDropped  = desc("log_lines_dropped_total", "zedr-run's own log lines dropped because its stderr was not read fast enough.")
-	descCurrentGen  = desc("current_generation", "ZEDR_GENERATION of the generation serving, 0 when none serves.")
-	descGenerations = desc("generations", "Generations with a process left, by state.", "state")
-	descWorkers     = desc("workers", "Worker processes of the generations with a process left, by state.", "state")
-	descBuildInfo   = desc("build_info", "zedr-run's version (from -ldflags or the build information) and Go version; always 1.", "version", "goversion")
+	helpUp          = "1 when the supervisor answered this scrape's status request in time, else 0 (and no other zedr_run_ metric but build_info)."
+	helpServing     = "1 while a ready generation serves and zedr-run is not stopping (what /readyz and `zedr-run status` report), else 0."
+	helpStopping    = "1 from the moment zedr-run began to stop (including --stop-delay), else 0."
+	helpRestarts    = "Restarts whose new generation took over."
+	helpRollbacks   = "New generations given up for not becoming ready (the old one kept serving)."
+	helpCrashes     = "Serving generations (or workers) that died on their own."
+	helpCheckFails  = "--check commands that failed or did not start (each a restart refused)."
+	helpLimitHits   = "Times the start limit was reached (zedr-run then stops and exits)."
+	helpLogDropped  = "zedr-run's own log lines dropped because its stderr was not read fast enough."
+	helpCurrentGen  = "ZEDR_GENERATION of the generation serving, 0 when none serves."
+	helpGenerations = "Generations with a process left, by state."
+	helpWorkers     = "Worker processes of the generations with a process left, by state."
+	helpBuildInfo   = "zedr-run's version (from -ldflags or the build information) and Go version; always 1."
+	helpReady       = "How long each generation took from its start to being ready (since zedr-run's process started; not carried across zedr-run reexec)."
 )
 
-// collector turns one status per scrape into zedr-run's metrics.
-type collector struct {
-	fetch   *fetcher
-	version string
-}
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descServing, descStopping, descRestarts, descRollbacks, descCrashes,
-		descCheckFails, descLimitHits, descLogDropped, descCurrentGen, descGenerations, descWorkers, descBuildInfo} {
-		ch <- d
-	}
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
-	}
-	gauge(descBuildInfo, 1, c.version, runtime.Version())
-	st, err := c.fetch.get(context.Background())
+// writeStatus writes zedr-run's metrics from one status, or, when err says
+// the supervisor did not answer, only build_info and up 0.
+func writeStatus(e *expo, version string, st control.Status, err error) {
+	e.family(mBuildInfo, typeGauge, helpBuildInfo)
+	e.sample(mBuildInfo, 1, "version", version, "goversion", runtime.Version())
 	if err != nil {
-		gauge(descUp, 0)
+		e.one(mUp, typeGauge, helpUp, 0)
 		return
 	}
-	gauge(descUp, 1)
-	gauge(descServing, bool01(st.Serving()))
-	gauge(descStopping, bool01(st.Stopping))
-	counter(descRestarts, float64(st.Restarts))
-	counter(descRollbacks, float64(st.Rollbacks))
-	counter(descCrashes, float64(st.Crashes))
-	counter(descCheckFails, float64(st.CheckFailures))
-	counter(descLimitHits, bool01(st.StartLimitHit != ""))
-	counter(descLogDropped, float64(st.LogLinesDropped))
-	gens, workers := byState(st)
+	e.one(mUp, typeGauge, helpUp, 1)
+	e.one(mServing, typeGauge, helpServing, bool01(st.Serving()))
+	e.one(mStopping, typeGauge, helpStopping, bool01(st.Stopping))
+	e.one(mRestarts, typeCounter, helpRestarts, float64(st.Restarts))
+	e.one(mRollbacks, typeCounter, helpRollbacks, float64(st.Rollbacks))
+	e.one(mCrashes, typeCounter, helpCrashes, float64(st.Crashes))
+	e.one(mCheckFails, typeCounter, helpCheckFails, float64(st.CheckFailures))
+	e.one(mLimitHits, typeCounter, helpLimitHits, bool01(st.StartLimitHit != ""))
+	e.one(mLogDropped, typeCounter, helpLogDropped, float64(st.LogLinesDropped))
 	current := 0
 	for _, g := range st.Generations {
 		if g.Current {
 			current = g.Gen
 		}
 	}
-	gauge(descCurrentGen, float64(current))
+	e.one(mCurrentGen, typeGauge, helpCurrentGen, float64(current))
+	gens, workers := byState(st)
+	e.family(mGenerations, typeGauge, helpGenerations)
 	for _, s := range States {
-		gauge(descGenerations, float64(gens[s]), s)
-		gauge(descWorkers, float64(workers[s]), s)
+		e.sample(mGenerations, float64(gens[s]), "state", s)
+	}
+	e.family(mWorkers, typeGauge, helpWorkers)
+	for _, s := range States {
+		e.sample(mWorkers, float64(workers[s]), "state", s)
 	}
 }
 

@@ -1,44 +1,30 @@
 package httpprobe
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"zedr-run/wrapper/control"
 )
 
 // Probes answers /healthz, /readyz and /metrics from a supervisor's status.
 type Probes struct {
-	fetch *fetcher
-	ready prometheus.Histogram
-	reg   *prometheus.Registry
+	fetch   *fetcher
+	ready   *histogram
+	version string
 }
 
 // New builds the endpoints for the supervisor that status asks (wrapper's
 // Supervisor.Status) and zedr-run's version.
 func New(status func() (control.Status, error), version string) *Probes {
-	p := &Probes{
-		fetch: &fetcher{status: status, timeout: StatusTimeout},
-		ready: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "time_to_ready_seconds",
-			Help:    "How long each generation took from its start to being ready (since zedr-run's process started; not carried across zedr-run reexec).",
-			Buckets: ReadyBuckets,
-		}),
-		reg: prometheus.NewRegistry(),
-	}
-	p.reg.MustRegister(&collector{fetch: p.fetch, version: version}, p.ready,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return p
+	return &Probes{fetch: &fetcher{status: status, timeout: StatusTimeout}, ready: newHistogram(ReadyBuckets), version: version}
 }
 
 // ObserveReady records one generation's time to ready. It never blocks: it
 // is wrapper.Config.OnReady, called on the supervisor's loop.
-func (p *Probes) ObserveReady(after time.Duration) { p.ready.Observe(after.Seconds()) }
+func (p *Probes) ObserveReady(after time.Duration) { p.ready.observe(after.Seconds()) }
 
 // Handler serves /healthz, /readyz and /metrics.
 func (p *Probes) Handler() http.Handler {
@@ -63,8 +49,24 @@ func (p *Probes) Handler() http.Handler {
 			fmt.Fprintln(w, "ready")
 		}
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Write(p.metrics(r.Context()))
+	})
 	return mux
+}
+
+// metrics is one scrape's /metrics: zedr-run's own families from the
+// supervisor's status, the time-to-ready histogram, then the Go runtime's
+// and the process's.
+func (p *Probes) metrics(ctx context.Context) []byte {
+	var e expo
+	st, err := p.fetch.get(ctx)
+	writeStatus(&e, p.version, st, err)
+	p.ready.write(&e, mReady, helpReady)
+	writeGo(&e)
+	writeProcess(&e)
+	return e.b
 }
 
 // Timeouts of the HTTP server: probes and scrapes are small requests on
