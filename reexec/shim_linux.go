@@ -65,6 +65,14 @@ func Init() bool {
 }
 
 func run(args []string) int {
+	if len(args) == 2 && args[0] == spareFlag {
+		statusFD, err := strconv.Atoi(args[1])
+		if err != nil || statusFD < 3 {
+			fmt.Fprintf(os.Stderr, "%s: bad status fd %q\n", ShimName, args[1])
+			return 2
+		}
+		return spare(statusFD)
+	}
 	var ic Intercept
 	if len(args) > 0 && strings.HasPrefix(args[0], interceptFlag) {
 		var err error
@@ -88,7 +96,7 @@ func run(args []string) int {
 		err = intercept(statusFD, ic)
 	}
 	if err == nil {
-		err = execve(statusFD, path, argv)
+		err = execveEnv(statusFD, path, argv, os.Environ())
 	}
 	report(statusFD, err)
 	if errors.Is(err, unix.ENOENT) {
@@ -107,15 +115,16 @@ func intercept(statusFD int, ic Intercept) error {
 	return sendListener(statusFD, fd)
 }
 
-// execve replaces the shim with the command. It returns only on failure.
-func execve(statusFD int, path string, argv []string) error {
-	env := os.Environ()
-	if os.Getenv("LISTEN_FDS") != "" {
+// execveEnv replaces the shim with the command, with environment env. It
+// returns only on failure.
+func execveEnv(statusFD int, path string, argv, env []string) error {
+	env = append([]string(nil), env...)
+	if getenv(env, "LISTEN_FDS") != "" {
 		env = setenv(env, "LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
 	// The watchdog is the command's, whose pid is the shim's (systemd's
 	// WATCHDOG_PID, sd_watchdog_enabled(3)).
-	if os.Getenv("WATCHDOG_USEC") != "" {
+	if getenv(env, "WATCHDOG_USEC") != "" {
 		env = setenv(env, "WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	}
 	// The status channel and everything above it close on exec: the
@@ -142,6 +151,15 @@ func report(statusFD int, err error) {
 		// Nobody to tell but stderr.
 		fmt.Fprintf(os.Stderr, "%s: %v\n", ShimName, err)
 	}
+}
+
+func getenv(env []string, key string) string {
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			return kv[len(key)+1:]
+		}
+	}
+	return ""
 }
 
 func setenv(env []string, key, value string) []string {
