@@ -79,19 +79,20 @@ func DecodeOrder(b []byte) (Order, error) {
 }
 
 // SendOrder hands the order and the files (the sockets, in order) to the
-// spare on statusFD, the caller's end of its status channel.
-func SendOrder(statusFD int, o Order, files []int) error {
+// spare with send, which sends one message on the caller's end of the
+// status channel (Sendmsg, waiting as the caller chooses).
+func SendOrder(send func(p, oob []byte) error, o Order, files []int) error {
 	o.Files = len(files)
 	b, err := EncodeOrder(o)
 	if err != nil {
 		return err
 	}
-	if err := unix.Sendmsg(statusFD, b, nil, nil, 0); err != nil {
+	if err := send(b, nil); err != nil {
 		return fmt.Errorf("send the order: %w", err)
 	}
 	for len(files) > 0 {
 		n := min(len(files), MaxFDsPerMessage)
-		if err := unix.Sendmsg(statusFD, []byte{0}, unix.UnixRights(files[:n]...), nil, 0); err != nil {
+		if err := send([]byte{0}, unix.UnixRights(files[:n]...)); err != nil {
 			return fmt.Errorf("send %d descriptors: %w", n, err)
 		}
 		files = files[n:]

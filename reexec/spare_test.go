@@ -74,7 +74,8 @@ func TestSendReceiveOrder(t *testing.T) {
 	})
 	o := Order{Path: "/bin/true", Argv: []string{"true"}}
 	done := make(chan error, 1)
-	go func() { done <- SendOrder(pair[0], o, files) }()
+	send := func(p, oob []byte) error { return unix.Sendmsg(pair[0], p, oob, nil, unix.MSG_NOSIGNAL) }
+	go func() { done <- SendOrder(send, o, files) }()
 	got, fds, err := receiveOrder(pair[1])
 	if err != nil {
 		t.Fatal(err)

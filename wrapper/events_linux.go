@@ -1,6 +1,8 @@
 package wrapper
 
 import (
+	"os"
+
 	"zedr-run/wrapper/proc"
 )
 
@@ -29,6 +31,7 @@ import (
 //	execNow        once the reexec's requester has answered  onExecNow
 //	fdHangup       the fd store's poller (EPOLLHUP/EPOLLERR)  onFDHangup
 //	watchdogPing   the timer of zedr-run's own watchdog      onWatchdogPing
+//	spareStarted   startSpare's goroutine, a spare shim forked onSpareStarted
 //
 // Signals arrive on Config.Signals, a channel the caller owns (main wires
 // it to signal.Notify; tests inject their own).
@@ -54,3 +57,15 @@ func (statusRequest) isEvent() {}
 func (stopRequest) isEvent()   {}
 func (reexecRequest) isEvent() {}
 func (execNow) isEvent()       {}
+
+// spareStarted is a spare shim forked by startSpare's goroutine, or why
+// not (spare_linux.go).
+type spareStarted struct {
+	pid     int
+	status  *os.File
+	err     error
+	key     leafKey // the worker it is meant for, in whose cgroup it is
+	reserve int     // the fds it holds places for
+}
+
+func (spareStarted) isEvent() {}

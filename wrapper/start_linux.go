@@ -41,6 +41,31 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 	if err != nil {
 		return 0, nil, &StartError{name, err}
 	}
+	files := []uintptr{0, 1, 2}
+	var intercept reexec.Intercept
+	if s.cfg.InterceptBind {
+		if err := s.startIntercepting(); err != nil {
+			return 0, nil, &StartError{name, err}
+		}
+		intercept = s.intercept.ShimIntercept()
+	} else {
+		for _, sock := range s.cfg.Sockets {
+			files = append(files, sock.File.Fd())
+		}
+		files = append(files, s.storedFiles()...) // the fd store, after the sockets
+	}
+	env := append([]string(nil), s.cfg.Env...)
+	if !s.cfg.InterceptBind {
+		env = append(env, socketact.ChildEnvStored(s.cfg.Sockets, s.storedNames(), s.cfg.Compat)...)
+	}
+	env = append(env, "NOTIFY_SOCKET="+s.notify.Path(), "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
+	env = append(env, s.watchdogEnv()...)
+	env = withUserEnv(env, s.cfg.UserEnv)
+
+	if pid, status, ok := s.startFromSpare(n, slot, path, env, files[3:], intercept); ok {
+		return pid, status, nil
+	}
+
 	// The status channel: the shim writes why execve failed, or closes it
 	// (close-on-exec) when execve succeeded.
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -56,31 +81,8 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 	}
 	status := os.NewFile(uintptr(ours), "status channel")
 
-	files := []uintptr{0, 1, 2}
-	var intercept reexec.Intercept
-	if s.cfg.InterceptBind {
-		if err := s.startIntercepting(); err != nil {
-			status.Close()
-			unix.Close(theirs)
-			return 0, nil, &StartError{name, err}
-		}
-		intercept = s.intercept.ShimIntercept()
-	} else {
-		for _, sock := range s.cfg.Sockets {
-			files = append(files, sock.File.Fd())
-		}
-		files = append(files, s.storedFiles()...) // the fd store, after the sockets
-	}
 	statusFD := len(files)
 	files = append(files, uintptr(theirs))
-
-	env := append([]string(nil), s.cfg.Env...)
-	if !s.cfg.InterceptBind {
-		env = append(env, socketact.ChildEnvStored(s.cfg.Sockets, s.storedNames(), s.cfg.Compat)...)
-	}
-	env = append(env, "NOTIFY_SOCKET="+s.notify.Path(), "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
-	env = append(env, s.watchdogEnv()...)
-	env = withUserEnv(env, s.cfg.UserEnv)
 
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential}
 	defer s.contain.enter(sys, n, slot)()
