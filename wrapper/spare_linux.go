@@ -60,12 +60,19 @@ const spareFDMargin = 16
 // shim's start-up it saves); a start of another worker forks as without
 // a spare.
 func (s *supervisor) startSpare(w *worker) {
-	if !s.cfg.SpareShim || s.spare != nil || s.spareForking || s.stopping {
-		return
-	}
 	key := leafKey{s.nextGen, 0}
 	if w.g.rolling && w.slot+1 < max(1, s.cfg.Workers) {
 		key = leafKey{w.g.n, w.slot + 1}
+	}
+	s.startSpareFor(key)
+}
+
+// startSpareFor forks a spare for worker key (its cgroup, with cgroups).
+// After a reexec, the one before the exec is gone (its channel closed on
+// exec) and restore forks the next.
+func (s *supervisor) startSpareFor(key leafKey) {
+	if !s.cfg.SpareShim || s.spare != nil || s.spareForking || s.stopping {
+		return
 	}
 	cgroupFD := -1
 	if t := s.contain.tree; t != nil {
