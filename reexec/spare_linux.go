@@ -49,9 +49,10 @@ type Order struct {
 	Files      int                 `json:"files"` // descriptors that follow the order, for fds 3 and up
 }
 
-// SpareArgs returns the argv of a spare shim that waits on statusFD.
-func SpareArgs(statusFD int) []string {
-	return []string{ShimName, spareFlag, strconv.Itoa(statusFD)}
+// SpareArgs returns the argv of a spare shim that waits on statusFD and
+// will place up to files descriptors.
+func SpareArgs(statusFD, files int) []string {
+	return []string{ShimName, spareFlag, strconv.Itoa(statusFD), strconv.Itoa(files)}
 }
 
 // EncodeOrder is the order's message.
@@ -101,7 +102,8 @@ func SendOrder(send func(p, oob []byte) error, o Order, files []int) error {
 }
 
 // spare waits for its order on statusFD and runs it.
-func spare(statusFD int) int {
+func spare(statusFD, files int) int {
+	growFDTable(files)
 	o, fds, err := receiveOrder(statusFD)
 	if err != nil {
 		if errors.Is(err, errNoOrder) {
@@ -192,39 +194,75 @@ func recvmsgRetry(fd int, buf, oob []byte) (n, oobn int, err error) {
 // now, even inside that range: everything is first moved above it. It
 // returns the status fd's new number. Descriptors that were at the targets
 // before are closed, as dup2 does in a fork and exec.
+//
+// It makes raw system calls: none of them blocks, and on the locked thread
+// of a shim each ordinary one may hand the thread's P back and forth
+// between threads (measured: 10-20 ms for a hundred sockets, against well
+// under one with raw calls).
 func placeFDs(base int, fds []int, status int) (int, error) {
 	top := base + len(fds)
 	tmp := make([]int, len(fds))
 	for i, fd := range fds {
-		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, top+1)
+		nfd, err := rawDupAbove(fd, top+1)
 		if err != nil {
 			return status, fmt.Errorf("place descriptor %d: %w", i, err)
 		}
 		tmp[i] = nfd
 	}
-	ns, err := unix.FcntlInt(uintptr(status), unix.F_DUPFD_CLOEXEC, top+1)
+	ns, err := rawDupAbove(status, top+1)
 	if err != nil {
 		return status, fmt.Errorf("move the status channel: %w", err)
 	}
 	// The originals go; none of them is among the copies, all above top.
 	for _, fd := range fds {
-		unix.Close(fd)
+		rawClose(fd)
 	}
 	if status != ns {
-		unix.Close(status)
+		rawClose(status)
 	}
 	for i, fd := range tmp {
-		if err := unix.Dup3(fd, base+i, 0); err != nil {
+		if err := rawDup3(fd, base+i, 0); err != nil {
 			return ns, fmt.Errorf("place descriptor %d at %d: %w", i, base+i, err)
 		}
-		unix.Close(fd)
+		rawClose(fd)
 	}
-	if err := unix.Dup3(ns, top, unix.O_CLOEXEC); err != nil {
+	if err := rawDup3(ns, top, unix.O_CLOEXEC); err != nil {
 		return ns, fmt.Errorf("place the status channel at %d: %w", top, err)
 	}
-	unix.Close(ns)
+	rawClose(ns)
 	return top, nil
 }
+
+// growFDTable makes the descriptor table big enough, while the spare
+// waits, for placing files descriptors: the kernel grows it by doubling,
+// and in a process with several threads (the Go runtime's) each growth
+// waits for an RCU grace period, measured at 5-10 ms: twice that for a
+// hundred sockets on the way to the exec. Tables never shrink. The
+// placement needs room for the received descriptors, their copies and
+// the runtime's own, above the places held for them.
+func growFDTable(files int) {
+	top := 3*files + 64
+	if fd, err := rawDupAbove(0, top); err == nil {
+		rawClose(fd)
+	}
+}
+
+func rawDupAbove(fd, min int) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, uintptr(min))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+func rawDup3(from, to, flags int) error {
+	if _, _, e := unix.RawSyscall(unix.SYS_DUP3, uintptr(from), uintptr(to), uintptr(flags)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
 
 // become drops to the order's user and groups, on every thread (Go's
 // syscall.Setres*id apply to all of them), and restores the parent-death

@@ -131,7 +131,7 @@ func forkSpare(dir string, reserve, cgroupFD int) (int, *os.File, error) {
 	if cgroupFD >= 0 {
 		sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD
 	}
-	pid, err := proc.Spawn(reexec.SelfExe, reexec.SpareArgs(statusFD), &syscall.ProcAttr{
+	pid, err := proc.Spawn(reexec.SelfExe, reexec.SpareArgs(statusFD, reserve), &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   []string{},
 		Files: files,
