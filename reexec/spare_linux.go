@@ -201,21 +201,32 @@ func recvmsgRetry(fd int, buf, oob []byte) (n, oobn int, err error) {
 // under one with raw calls).
 func placeFDs(base int, fds []int, status int) (int, error) {
 	top := base + len(fds)
+	// Only what sits in [base, top] is copied out of the way first; the
+	// rest (the received fds, above the places the spare holds) moves once.
 	tmp := make([]int, len(fds))
 	for i, fd := range fds {
-		nfd, err := rawDupAbove(fd, top+1)
-		if err != nil {
-			return status, fmt.Errorf("place descriptor %d: %w", i, err)
+		tmp[i] = fd
+		if fd >= base && fd <= top {
+			nfd, err := rawDupAbove(fd, top+1)
+			if err != nil {
+				return status, fmt.Errorf("place descriptor %d: %w", i, err)
+			}
+			tmp[i] = nfd
 		}
-		tmp[i] = nfd
 	}
-	ns, err := rawDupAbove(status, top+1)
-	if err != nil {
-		return status, fmt.Errorf("move the status channel: %w", err)
+	ns := status
+	if status >= base && status <= top {
+		var err error
+		if ns, err = rawDupAbove(status, top+1); err != nil {
+			return status, fmt.Errorf("move the status channel: %w", err)
+		}
 	}
-	// The originals go; none of them is among the copies, all above top.
-	for _, fd := range fds {
-		rawClose(fd)
+	// The originals that were copied go; none of them is among the
+	// copies, all above top.
+	for i, fd := range fds {
+		if tmp[i] != fd {
+			rawClose(fd)
+		}
 	}
 	if status != ns {
 		rawClose(status)
