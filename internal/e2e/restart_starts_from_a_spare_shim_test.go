@@ -18,9 +18,10 @@ import (
 // inodes too), LISTEN_PID and its pid, its uid, then sleeps.
 func spareScript(t *testing.T, dir, out string) string {
 	script := filepath.Join(dir, "child.sh")
+	// ls, not a loop in the shell: a command substitution's pipe would
+	// show among the shell's fds, or not, as the fork goes.
 	writeScript(t, script, `f="`+out+`.$ZEDR_GENERATION"
-fds=$(for fd in /proc/$$/fd/*; do l=$(readlink "$fd"); case $l in socket:*) echo "${fd#/proc/$$/fd/} $l";; *) echo "${fd#/proc/$$/fd/}";; esac; done)
-echo "$fds" > "$f.tmp"
+ls -l /proc/$$/fd > "$f.tmp"
 echo "LISTEN_PID=$LISTEN_PID pid=$$ LISTEN_FDS=$LISTEN_FDS uid=$(id -u)" >> "$f.tmp"
 mv "$f.tmp" "$f"
 exec sleep 1000`)
@@ -128,6 +129,24 @@ func waitFileExists(t *testing.T, path string) {
 	}
 }
 
+// splitLines turns spareScript's output into one line per fd ("3
+// socket:[123]": what the others are, the script's output file among them,
+// differs by generation) and its last line as it is.
 func splitLines(b []byte) []string {
-	return strings.Split(strings.TrimSpace(string(b)), "\n")
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case strings.HasPrefix(l, "total"):
+		case len(f) >= 3 && f[len(f)-2] == "->":
+			fd, target := f[len(f)-3], f[len(f)-1]
+			if strings.HasPrefix(target, "socket:") {
+				fd += " " + target
+			}
+			out = append(out, fd)
+		default:
+			out = append(out, l)
+		}
+	}
+	return out
 }
