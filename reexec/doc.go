@@ -32,15 +32,12 @@
 //     listener fd on the status channel (ListenerMessage with SCM_RIGHTS),
 //     then execs on that same thread. It refuses, with the reason on the
 //     status channel, where the kernel or architecture cannot do it.
-//   - A spare shim (SpareArgs, spare.go) is a shim started before zedr-run
-//     knows what it runs: it waits on its status channel for an Order (the
-//     command, environment, Intercept, credentials; SendOrder, with the
-//     sockets in messages of at most MaxFDsPerMessage), places the sockets
-//     at 3.. and its channel above them, drops to the credentials (and
-//     restores the parent-death signal the change clears), then does what
-//     the shim does, with the same guarantees and reports. EOF before an
-//     order ends it with status 0. The order's JSON is not frozen: both
-//     ends are always the same binary.
+//   - A spare shim (SpareArgs, spare_linux.go) is a shim forked before
+//     zedr-run knows when it runs the command, with the descriptors, user
+//     and directory a shim gets: it waits on its status channel for one
+//     Order (the command, environment and Intercept, one datagram of at
+//     most MaxOrder bytes), then does what the shim does, with the same
+//     guarantees and reports. EOF before an order ends it with status 0.
 //   - The guardian (GuardianName) kills the process groups zedr-run told it
 //     of once zedr-run is gone without saying "exit", and what left them:
 //     zedr-run's cgroup subtree (cgroup.kill) and the processes holding

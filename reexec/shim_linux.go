@@ -65,18 +65,13 @@ func Init() bool {
 }
 
 func run(args []string) int {
-	if len(args) == 3 && args[0] == spareFlag {
+	if len(args) == 2 && args[0] == spareFlag {
 		statusFD, err := strconv.Atoi(args[1])
 		if err != nil || statusFD < 3 {
 			fmt.Fprintf(os.Stderr, "%s: bad status fd %q\n", ShimName, args[1])
 			return 2
 		}
-		files, err := strconv.Atoi(args[2])
-		if err != nil || files < 0 {
-			fmt.Fprintf(os.Stderr, "%s: bad number of descriptors %q\n", ShimName, args[2])
-			return 2
-		}
-		return spare(statusFD, files)
+		return spare(statusFD)
 	}
 	var ic Intercept
 	if len(args) > 0 && strings.HasPrefix(args[0], interceptFlag) {

@@ -1,120 +1,111 @@
 package reexec
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"syscall"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// A spare shim is a shim started ahead of time, before zedr-run knows what
-// it will run: it waits on its status channel for an Order, then does what
-// a shim started with the command does (intercept, exec, report), so that a
-// restart does not wait for zedr-run's own start-up as a shim (the Go
-// runtime and package inits of the whole binary, a few milliseconds).
-//
-// The channel carries, from zedr-run: one message with the Order (JSON),
-// then Order.Files descriptors in messages of at most MaxFDsPerMessage
-// (SCM_RIGHTS), each with a one-byte payload. The spare places them at fds
-// 3 to 3+Files-1, in order, puts its end of the channel above them, and
-// from there on reports on the channel exactly as a shim: why the exec
-// failed, or nothing (close-on-exec) once it succeeded. EOF before an order
-// ends the spare with status 0: nothing outlives zedr-run or its decision
-// to close the channel.
+// A spare shim is a shim started ahead of time, before zedr-run knows
+// when it will run the command: zedr-run forks it exactly as it forks a
+// shim (the same descriptors in the same places: 0-2, the sockets and
+// stored fds from 3 up, its status channel last; the command's user,
+// directory, process group and parent-death signal), but with argv
+// SpareArgs and no environment. It waits on its status channel for one
+// Order (the command, its environment, the interception), then does what
+// a shim does: intercept, exec, report. A restart then does not wait for
+// zedr-run's own start-up as a shim (the Go runtime and the package inits
+// of the whole binary, several milliseconds), and receiving the order
+// costs the same whatever the number of sockets, which are in place
+// already. EOF before an order ends the spare with status 0: nothing
+// outlives zedr-run or its decision to close the channel.
 
 // spareFlag is the argument (before the status fd) of a shim that waits for
 // its order.
 const spareFlag = "--spare"
 
-// MaxFDsPerMessage is how many descriptors one message carries: the
-// kernel's limit (SCM_MAX_FD) is 253.
-const MaxFDsPerMessage = 253
+// MaxOrder bounds the order, one datagram on the status channel (whose
+// socket buffer holds about 200 KiB): an environment larger than that is
+// started by forking a shim instead.
+const MaxOrder = 128 << 10
 
-// maxOrder bounds the order message, which holds the whole environment.
-const maxOrder = 1 << 20
+// orderMagic begins every order: a spare of another version of zedr-run
+// (none outlives its zedr-run, but a change of the format is deliberate)
+// refuses what it cannot read.
+const orderMagic = "zedr-run-order/1"
 
-// Order is what a spare shim runs, and as whom.
+// Order is what a spare shim runs.
 type Order struct {
-	Path      string    `json:"path"`
-	Argv      []string  `json:"argv"`
-	Env       []string  `json:"env"`
-	Intercept Intercept `json:"intercept"`
-	// Credential, if not nil, is the user and groups to become before the
-	// exec, as syscall.SysProcAttr.Credential does for a forked shim.
-	Credential *syscall.Credential `json:"credential,omitempty"`
-	Files      int                 `json:"files"` // descriptors that follow the order, for fds 3 and up
+	Path      string
+	Argv      []string
+	Env       []string
+	Intercept Intercept
 }
 
-// SpareArgs returns the argv of a spare shim that waits on statusFD and
-// will place up to files descriptors.
-func SpareArgs(statusFD, files int) []string {
-	return []string{ShimName, spareFlag, strconv.Itoa(statusFD), strconv.Itoa(files)}
+// SpareArgs returns the argv of a spare shim that waits on statusFD.
+func SpareArgs(statusFD int) []string {
+	return []string{ShimName, spareFlag, strconv.Itoa(statusFD)}
 }
 
-// EncodeOrder is the order's message.
+// EncodeOrder is the order's datagram: NUL-terminated strings (neither
+// argv nor the environment can hold a NUL): the magic, the interception
+// (its shim argument), the path, the number of arguments, the arguments,
+// then the environment to the end.
 func EncodeOrder(o Order) ([]byte, error) {
-	b, err := json.Marshal(o)
-	if err != nil {
-		return nil, err
+	if o.Path == "" || len(o.Argv) == 0 {
+		return nil, errors.New("order without a command")
 	}
-	if len(b) > maxOrder {
-		return nil, fmt.Errorf("order of %d bytes is over the limit of %d", len(b), maxOrder)
+	fields := append([]string{orderMagic, o.Intercept.arg(), o.Path, strconv.Itoa(len(o.Argv))}, o.Argv...)
+	fields = append(fields, o.Env...)
+	var b strings.Builder
+	for _, f := range fields {
+		if strings.IndexByte(f, 0) >= 0 {
+			return nil, fmt.Errorf("order field %q holds a NUL byte", f)
+		}
+		b.WriteString(f)
+		b.WriteByte(0)
 	}
-	return b, nil
+	if b.Len() > MaxOrder {
+		return nil, fmt.Errorf("order of %d bytes is over the limit of %d", b.Len(), MaxOrder)
+	}
+	return []byte(b.String()), nil
 }
 
-// DecodeOrder parses an order's message.
+// DecodeOrder parses an order's datagram.
 func DecodeOrder(b []byte) (Order, error) {
 	var o Order
-	if err := json.Unmarshal(b, &o); err != nil {
+	if len(b) == 0 || b[len(b)-1] != 0 {
+		return o, errors.New("bad order: not NUL-terminated")
+	}
+	f := strings.Split(string(b[:len(b)-1]), "\x00")
+	if len(f) < 5 || f[0] != orderMagic {
+		return o, errors.New("bad order: not a zedr-run order of this version")
+	}
+	ic, err := parseIntercept(f[1])
+	if err != nil {
 		return o, fmt.Errorf("bad order: %w", err)
 	}
-	if o.Path == "" || len(o.Argv) == 0 || o.Files < 0 {
+	argc, err := strconv.Atoi(f[3])
+	if err != nil || argc < 1 || argc > len(f)-4 {
+		return o, fmt.Errorf("bad order: %q arguments", f[3])
+	}
+	if f[2] == "" {
 		return o, errors.New("bad order: no command")
 	}
+	o.Intercept, o.Path = ic, f[2]
+	o.Argv = f[4 : 4+argc]
+	o.Env = f[4+argc:]
 	return o, nil
 }
 
-// SendOrder hands the order and the files (the sockets, in order) to the
-// spare with send, which sends one message on the caller's end of the
-// status channel (Sendmsg, waiting as the caller chooses).
-func SendOrder(send func(p, oob []byte) error, o Order, files []int) error {
-	o.Files = len(files)
-	b, err := EncodeOrder(o)
-	if err != nil {
-		return err
-	}
-	if err := send(b, nil); err != nil {
-		return fmt.Errorf("send the order: %w", err)
-	}
-	for len(files) > 0 {
-		n := min(len(files), MaxFDsPerMessage)
-		if err := send([]byte{0}, unix.UnixRights(files[:n]...)); err != nil {
-			return fmt.Errorf("send %d descriptors: %w", n, err)
-		}
-		files = files[n:]
-	}
-	return nil
-}
-
-// spare waits for its order on statusFD and runs it.
-func spare(statusFD, files int) int {
-	growFDTable(files)
-	o, fds, err := receiveOrder(statusFD)
-	if err != nil {
-		if errors.Is(err, errNoOrder) {
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "%s: %v\n", ShimName, err)
-		return 2
-	}
-	statusFD, err = placeFDs(3, fds, statusFD)
-	if err == nil && o.Credential != nil {
-		err = become(o.Credential)
+// spare waits for its order on statusFD and runs it, as run does.
+func spare(statusFD int) int {
+	o, err := awaitOrder(statusFD)
+	if errors.Is(err, errNoOrder) {
+		return 0
 	}
 	if err == nil && o.Intercept.Bind {
 		err = intercept(statusFD, o.Intercept)
@@ -131,175 +122,22 @@ func spare(statusFD, files int) int {
 
 var errNoOrder = errors.New("status channel closed before an order")
 
-// receiveOrder reads the order and its descriptors (close-on-exec).
-func receiveOrder(statusFD int) (Order, []int, error) {
-	buf := make([]byte, maxOrder)
-	n, err := recvRetry(statusFD, buf, nil)
-	if err != nil {
-		return Order{}, nil, fmt.Errorf("receive the order: %w", err)
-	}
-	if n == 0 {
-		return Order{}, nil, errNoOrder
-	}
-	o, err := DecodeOrder(buf[:n])
-	if err != nil {
-		return o, nil, err
-	}
-	fds := make([]int, 0, o.Files)
-	oob := make([]byte, unix.CmsgSpace(MaxFDsPerMessage*4))
-	for len(fds) < o.Files {
-		_, oobn, err := recvmsgRetry(statusFD, buf[:1], oob)
-		if err != nil {
-			return o, nil, fmt.Errorf("receive descriptors: %w", err)
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			return o, nil, fmt.Errorf("receive descriptors: %w", err)
-		}
-		got := 0
-		for _, m := range msgs {
-			rights, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				return o, nil, fmt.Errorf("receive descriptors: %w", err)
-			}
-			fds = append(fds, rights...)
-			got += len(rights)
-		}
-		if got == 0 {
-			return o, nil, fmt.Errorf("received %d of %d descriptors, then a message without any", len(fds), o.Files)
-		}
-	}
-	if len(fds) != o.Files {
-		return o, nil, fmt.Errorf("received %d descriptors, the order says %d", len(fds), o.Files)
-	}
-	return o, fds, nil
-}
-
-func recvRetry(fd int, buf, oob []byte) (int, error) {
-	n, _, err := recvmsgRetry(fd, buf, oob)
-	return n, err
-}
-
-func recvmsgRetry(fd int, buf, oob []byte) (n, oobn int, err error) {
+// awaitOrder reads the order: one datagram, which blocks until zedr-run
+// sends it (the spare's end of the channel is blocking).
+func awaitOrder(statusFD int) (Order, error) {
+	buf := make([]byte, MaxOrder+1)
 	for {
-		n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err != unix.EINTR {
-			return n, oobn, err
+		n, err := unix.Read(statusFD, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return Order{}, fmt.Errorf("receive the order: %w", err)
+		case n == 0:
+			return Order{}, errNoOrder
+		case n > MaxOrder:
+			return Order{}, fmt.Errorf("order over %d bytes", MaxOrder)
 		}
+		return DecodeOrder(buf[:n])
 	}
-}
-
-// placeFDs moves fds to base, base+1, ... in order (without close-on-exec)
-// and status just above them (close-on-exec), whatever numbers they have
-// now, even inside that range: everything is first moved above it. It
-// returns the status fd's new number. Descriptors that were at the targets
-// before are closed, as dup2 does in a fork and exec.
-//
-// It makes raw system calls: none of them blocks, and on the locked thread
-// of a shim each ordinary one may hand the thread's P back and forth
-// between threads (measured: 10-20 ms for a hundred sockets, against well
-// under one with raw calls).
-func placeFDs(base int, fds []int, status int) (int, error) {
-	top := base + len(fds)
-	// Only what sits in [base, top] is copied out of the way first; the
-	// rest (the received fds, above the places the spare holds) moves once.
-	tmp := make([]int, len(fds))
-	for i, fd := range fds {
-		tmp[i] = fd
-		if fd >= base && fd <= top {
-			nfd, err := rawDupAbove(fd, top+1)
-			if err != nil {
-				return status, fmt.Errorf("place descriptor %d: %w", i, err)
-			}
-			tmp[i] = nfd
-		}
-	}
-	ns := status
-	if status >= base && status <= top {
-		var err error
-		if ns, err = rawDupAbove(status, top+1); err != nil {
-			return status, fmt.Errorf("move the status channel: %w", err)
-		}
-	}
-	// The originals that were copied go; none of them is among the
-	// copies, all above top.
-	for i, fd := range fds {
-		if tmp[i] != fd {
-			rawClose(fd)
-		}
-	}
-	if status != ns {
-		rawClose(status)
-	}
-	for i, fd := range tmp {
-		if err := rawDup3(fd, base+i, 0); err != nil {
-			return ns, fmt.Errorf("place descriptor %d at %d: %w", i, base+i, err)
-		}
-		rawClose(fd)
-	}
-	if err := rawDup3(ns, top, unix.O_CLOEXEC); err != nil {
-		return ns, fmt.Errorf("place the status channel at %d: %w", top, err)
-	}
-	rawClose(ns)
-	return top, nil
-}
-
-// growFDTable makes the descriptor table big enough, while the spare
-// waits, for placing files descriptors: the kernel grows it by doubling,
-// and in a process with several threads (the Go runtime's) each growth
-// waits for an RCU grace period, measured at 5-10 ms: twice that for a
-// hundred sockets on the way to the exec. Tables never shrink. The
-// placement needs room for the received descriptors, their copies and
-// the runtime's own, above the places held for them.
-func growFDTable(files int) {
-	top := 3*files + 64
-	if fd, err := rawDupAbove(0, top); err == nil {
-		rawClose(fd)
-	}
-}
-
-func rawDupAbove(fd, min int) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, uintptr(min))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
-}
-
-func rawDup3(from, to, flags int) error {
-	if _, _, e := unix.RawSyscall(unix.SYS_DUP3, uintptr(from), uintptr(to), uintptr(flags)); e != 0 {
-		return e
-	}
-	return nil
-}
-
-func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
-
-// become drops to the order's user and groups, on every thread (Go's
-// syscall.Setres*id apply to all of them), and restores the parent-death
-// signal, which a change of credentials clears.
-func become(c *syscall.Credential) error {
-	ppid := os.Getppid()
-	if !c.NoSetGroups {
-		groups := make([]int, len(c.Groups))
-		for i, g := range c.Groups {
-			groups[i] = int(g)
-		}
-		if err := syscall.Setgroups(groups); err != nil {
-			return fmt.Errorf("setgroups: %w", err)
-		}
-	}
-	if err := syscall.Setresgid(int(c.Gid), int(c.Gid), int(c.Gid)); err != nil {
-		return fmt.Errorf("setresgid %d: %w", c.Gid, err)
-	}
-	if err := syscall.Setresuid(int(c.Uid), int(c.Uid), int(c.Uid)); err != nil {
-		return fmt.Errorf("setresuid %d: %w", c.Uid, err)
-	}
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-		return fmt.Errorf("parent-death signal: %w", err)
-	}
-	if os.Getppid() != ppid {
-		return errors.New("zedr-run is gone")
-	}
-	return nil
 }

@@ -2,31 +2,28 @@ package reexec
 
 import (
 	"reflect"
-	"syscall"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-// TestOrderGolden: the order's encoding is fixed (zedr-run and a spare of
-// an older binary after a reexec never talk, but a change of the format
+// TestOrderGolden: the order's encoding is fixed (a change of the format
 // should be deliberate), and decodes to what was encoded.
 func TestOrderGolden(t *testing.T) {
 	o := Order{
-		Path:       "/bin/server",
-		Argv:       []string{"server", "-p", "8080"},
-		Env:        []string{"LISTEN_FDS=2", "ZEDR_GENERATION=3"},
-		Intercept:  Intercept{Bind: true, Unlink: true},
-		Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534, 10}},
-		Files:      2,
+		Path:      "/bin/server",
+		Argv:      []string{"server", "-p", "8080", ""},
+		Env:       []string{"LISTEN_FDS=2", "ZEDR_GENERATION=3", "EMPTY="},
+		Intercept: Intercept{Bind: true, Unlink: true},
 	}
 	b, err := EncodeOrder(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const golden = `{"path":"/bin/server","argv":["server","-p","8080"],"env":["LISTEN_FDS=2","ZEDR_GENERATION=3"],"intercept":{"Bind":true,"Unlink":true},"credential":{"Uid":65534,"Gid":65534,"Groups":[65534,10],"NoSetGroups":false},"files":2}`
+	const golden = "zedr-run-order/1\x00--intercept=bind,unlink\x00/bin/server\x004\x00server\x00-p\x008080\x00\x00LISTEN_FDS=2\x00ZEDR_GENERATION=3\x00EMPTY=\x00"
 	if string(b) != golden {
-		t.Errorf("encoded\n%s\nwant\n%s", b, golden)
+		t.Errorf("encoded\n%q\nwant\n%q", b, golden)
 	}
 	got, err := DecodeOrder(b)
 	if err != nil {
@@ -35,149 +32,68 @@ func TestOrderGolden(t *testing.T) {
 	if !reflect.DeepEqual(got, o) {
 		t.Errorf("round trip: %+v, want %+v", got, o)
 	}
-	o.Credential = nil
+	// No environment, no interception.
+	o = Order{Path: "/bin/true", Argv: []string{"true"}}
 	b, _ = EncodeOrder(o)
-	if got, _ := DecodeOrder(b); got.Credential != nil {
-		t.Errorf("no credential decodes as %+v", got.Credential)
+	if got, err := DecodeOrder(b); err != nil || got.Path != o.Path || len(got.Argv) != 1 || len(got.Env) != 0 || got.Intercept.Bind {
+		t.Errorf("round trip of %+v: %+v, %v", o, got, err)
 	}
-	for _, bad := range []string{``, `{}`, `{"path":"/x","argv":[]}`, `{"path":"/x","argv":["x"],"files":-1}`} {
-		if _, err := DecodeOrder([]byte(bad)); err == nil {
-			t.Errorf("DecodeOrder(%q) accepted", bad)
+}
+
+// TestOrderRefused: what is not an order of this version, or could not be
+// one, is refused, and an order too large for one datagram is never sent.
+func TestOrderRefused(t *testing.T) {
+	for _, bad := range []string{
+		"",
+		"zedr-run-order/1", // not NUL-terminated
+		"zedr-run-order/0\x00\x00/bin/x\x001\x00x\x00",                // another version
+		"zedr-run-order/1\x00\x00\x001\x00x\x00",                      // no path
+		"zedr-run-order/1\x00\x00/bin/x\x000\x00x\x00",                // no argv[0]
+		"zedr-run-order/1\x00\x00/bin/x\x003\x00x\x00",                // fewer arguments than it says
+		"zedr-run-order/1\x00\x00/bin/x\x00-1\x00x\x00",               // negative count
+		"zedr-run-order/1\x00--intercept=all\x00/bin/x\x001\x00x\x00", // unknown interception
+	} {
+		if o, err := DecodeOrder([]byte(bad)); err == nil {
+			t.Errorf("DecodeOrder(%q) accepted: %+v", bad, o)
+		}
+	}
+	for _, o := range []Order{
+		{Argv: []string{"x"}},
+		{Path: "/bin/x"},
+		{Path: "/bin/x", Argv: []string{"x\x00y"}},
+		{Path: "/bin/x", Argv: []string{"x"}, Env: []string{"BIG=" + strings.Repeat("x", MaxOrder)}},
+	} {
+		if _, err := EncodeOrder(o); err == nil {
+			t.Errorf("EncodeOrder accepted %.80s", o.Argv)
 		}
 	}
 }
 
-// TestSendReceiveOrder: an order with more descriptors than one message
-// carries arrives whole, in order.
-func TestSendReceiveOrder(t *testing.T) {
+// TestAwaitOrder: the order arrives whole on a blocking channel; EOF before
+// it is the spare's cue to leave.
+func TestAwaitOrder(t *testing.T) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(pair[0]); unix.Close(pair[1]) })
-	const n = MaxFDsPerMessage + 7
-	var files []int
-	var inodes []uint64
-	for range n {
-		p := make([]int, 2)
-		if err := unix.Pipe2(p, unix.O_CLOEXEC); err != nil {
-			t.Fatal(err)
-		}
-		unix.Close(p[1])
-		files = append(files, p[0])
-		inodes = append(inodes, inode(t, p[0]))
-	}
-	t.Cleanup(func() {
-		for _, fd := range files {
-			unix.Close(fd)
-		}
-	})
-	o := Order{Path: "/bin/true", Argv: []string{"true"}}
-	done := make(chan error, 1)
-	send := func(p, oob []byte) error { return unix.Sendmsg(pair[0], p, oob, nil, unix.MSG_NOSIGNAL) }
-	go func() { done <- SendOrder(send, o, files) }()
-	got, fds, err := receiveOrder(pair[1])
+	t.Cleanup(func() { unix.Close(pair[1]) })
+	o := Order{Path: "/bin/true", Argv: []string{"true"}, Env: []string{"A=" + strings.Repeat("a", 100<<10)}}
+	b, err := EncodeOrder(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
+	if _, err := unix.Write(pair[0], b); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	})
-	if got.Files != n || len(fds) != n {
-		t.Fatalf("order says %d files, received %d, want %d", got.Files, len(fds), n)
+	got, err := awaitOrder(pair[1])
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, fd := range fds {
-		if ino := inode(t, fd); ino != inodes[i] {
-			t.Fatalf("descriptor %d is inode %d, want %d", i, ino, inodes[i])
-		}
+	if !reflect.DeepEqual(got, o) {
+		t.Errorf("received %.120v, want %.120v", got, o)
 	}
-
-	// EOF before an order: the spare's cue to leave.
 	unix.Close(pair[0])
-	pair[0] = -1
-	if _, _, err := receiveOrder(pair[1]); err != errNoOrder {
+	if _, err := awaitOrder(pair[1]); err != errNoOrder {
 		t.Errorf("after EOF: %v, want errNoOrder", err)
 	}
-}
-
-// TestPlaceFDsOverlap: descriptors that already sit inside the target range,
-// in another order, and a status channel among them, end up in place.
-func TestPlaceFDsOverlap(t *testing.T) {
-	const base = 200 // far above what the test process holds
-	// Five pipes' read ends, placed at base+3, base+0, base+5 (the status
-	// channel's target), base+1 and base+9; the status channel at base+2.
-	at := []int{base + 3, base, base + 5, base + 1, base + 9}
-	var fds []int
-	var inodes []uint64
-	for _, target := range at {
-		p := make([]int, 2)
-		if err := unix.Pipe2(p, unix.O_CLOEXEC); err != nil {
-			t.Fatal(err)
-		}
-		unix.Close(p[1])
-		ino := inode(t, p[0])
-		if err := unix.Dup3(p[0], target, unix.O_CLOEXEC); err != nil {
-			t.Fatal(err)
-		}
-		unix.Close(p[0])
-		fds = append(fds, target)
-		inodes = append(inodes, ino)
-	}
-	sp := make([]int, 2)
-	if err := unix.Pipe2(sp, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(sp[1])
-	statusIno := inode(t, sp[0])
-	if err := unix.Dup3(sp[0], base+2, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(sp[0])
-	t.Cleanup(func() {
-		for fd := base; fd < base+40; fd++ {
-			unix.Close(fd)
-		}
-	})
-
-	status, err := placeFDs(base, fds, base+2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status != base+len(fds) {
-		t.Errorf("status channel at %d, want %d", status, base+len(fds))
-	}
-	for i := range fds {
-		if ino := inode(t, base+i); ino != inodes[i] {
-			t.Errorf("fd %d is inode %d, want descriptor %d's %d", base+i, ino, i, inodes[i])
-		}
-		if fl, _ := unix.FcntlInt(uintptr(base+i), unix.F_GETFD, 0); fl&unix.FD_CLOEXEC != 0 {
-			t.Errorf("fd %d is close-on-exec: the command would not get it", base+i)
-		}
-	}
-	if ino := inode(t, status); ino != statusIno {
-		t.Errorf("status channel is inode %d, want %d", ino, statusIno)
-	}
-	if fl, _ := unix.FcntlInt(uintptr(status), unix.F_GETFD, 0); fl&unix.FD_CLOEXEC == 0 {
-		t.Error("status channel is not close-on-exec")
-	}
-	// Nothing else is left open above the status channel: the copies are closed.
-	for fd := status + 1; fd < base+40; fd++ {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
-			t.Errorf("fd %d left open", fd)
-		}
-	}
-}
-
-func inode(t *testing.T, fd int) uint64 {
-	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		t.Fatalf("fstat %d: %v", fd, err)
-	}
-	return st.Ino
 }

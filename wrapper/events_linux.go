@@ -32,6 +32,7 @@ import (
 //	fdHangup       the fd store's poller (EPOLLHUP/EPOLLERR)  onFDHangup
 //	watchdogPing   the timer of zedr-run's own watchdog      onWatchdogPing
 //	spareStarted   startSpare's goroutine, a spare shim forked onSpareStarted
+//	spareDue       the fd store settled: a spare to fork again onSpareDue
 //
 // Signals arrive on Config.Signals, a channel the caller owns (main wires
 // it to signal.Notify; tests inject their own).
@@ -61,11 +62,17 @@ func (execNow) isEvent()       {}
 // spareStarted is a spare shim forked by startSpare's goroutine, or why
 // not (spare_linux.go).
 type spareStarted struct {
-	pid     int
-	status  *os.File
-	err     error
-	key     leafKey // the worker it is meant for, in whose cgroup it is
-	reserve int     // the fds it holds places for
+	pid    int
+	status *os.File
+	err    error
+	key    leafKey     // the worker it is meant for, in whose cgroup it is
+	store  []*storedFD // the fd store it got
 }
 
 func (spareStarted) isEvent() {}
+
+// spareDue is the end of the wait for the fd store to settle before a
+// spare for worker key is forked again (dropStaleSpare).
+type spareDue struct{ key leafKey }
+
+func (spareDue) isEvent() {}

@@ -123,7 +123,10 @@ func (s *supervisor) handle(ev event) {
 		s.onWatchdogPing()
 	case spareStarted:
 		s.onSpareStarted(ev)
+	case spareDue:
+		s.onSpareDue(ev)
 	}
+	s.dropStaleSpare()
 }
 
 // onBackoff starts a generation for the empty slots once the crash backoff

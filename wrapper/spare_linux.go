@@ -1,10 +1,10 @@
 package wrapper
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -15,42 +15,32 @@ import (
 )
 
 // The spare shim (reexec: "A spare shim"): a shim forked ahead of time,
-// off a restart's critical path, that waits on its status channel for what
-// to run. A worker's start hands it the order (the command, environment,
-// credentials and sockets) instead of forking a shim, which spares the
-// restart the shim's own start-up (the Go runtime and package inits of
-// zedr-run's binary, a few milliseconds); the shim's report then comes back
-// on the same channel as a forked shim's (awaitExec), and the worker's pid
-// is the spare's. One spare at most: after every start of a worker the
-// next is forked on a goroutine (spareStarted), so the workers of a
-// generation that start at once after the first take the fork path, as
-// does any start while no spare is ready. The spare holds no socket and no
-// ZEDR_* variable until its order, so the containment scan never takes it
-// for a worker's; it ends by itself at EOF on its channel: when zedr-run
-// closes it (shutdown) or dies (and by the parent-death signal).
+// off a restart's critical path, exactly as a worker's shim is forked
+// (the same descriptors in the same places, user, directory, process
+// group, parent-death signal, cgroup leaf), which then waits on its status
+// channel for what to run. A worker's start hands it the order (the
+// command, its environment, the interception: one datagram) instead of
+// forking a shim, which spares the restart the shim's own start-up (the
+// Go runtime and package inits of zedr-run's binary, several
+// milliseconds) whatever the number of sockets: they are in place from
+// the fork. The shim's report then comes back on the same channel as a
+// forked shim's (awaitExec), and the worker's pid is the spare's.
+//
+// One spare at most: after every start of a worker the next is forked on
+// a goroutine (spareStarted), so the workers of a generation that start
+// at once after the first take the fork path, as does any start while no
+// spare is ready or when what the children get has changed since the
+// spare was forked (the fd store). The spare has no environment until its
+// order, so the containment scan, which finds workers by their ZEDR_*
+// variables, never takes it for one; it ends by itself at EOF on its
+// channel: when zedr-run closes it (shutdown, a spare that no longer
+// fits), execs itself (close-on-exec) or dies (and by the parent-death
+// signal), so it never keeps a socket after zedr-run.
 
 // DefaultSpareShim is on: the spare takes the shim's start-up, about 5 ms
 // of the 6-8 ms that were zedr-run's own share of a restart, off every
 // restart, for one idle process's memory.
 const DefaultSpareShim = true
-
-// spareSendTimeout bounds the handing of an order to a spare that does not
-// read it (stopped, or stuck): then the worker is forked as without a
-// spare. A spare that reads takes microseconds; the bound only keeps the
-// loop from waiting long on one that does not.
-const spareSendTimeout = time.Second
-
-// spareShim is a spare ready for an order.
-type spareShim struct {
-	pid     int
-	status  *os.File // zedr-run's end of its status channel
-	key     leafKey  // the worker whose cgroup it is in, with cgroups
-	reserve int      // how many fds from 3 up it holds places for: the sockets and its status channel
-}
-
-// spareFDMargin is how many more descriptors than the sockets and stored
-// fds of today a spare reserves, for the fd store's growth until its order.
-const spareFDMargin = 16
 
 // startSpare forks the next spare shim on a goroutine, after the start of
 // worker w, unless there is one or one is being forked, or zedr-run is
@@ -67,74 +57,77 @@ func (s *supervisor) startSpare(w *worker) {
 	s.startSpareFor(key)
 }
 
-// startSpareFor forks a spare for worker key (its cgroup, with cgroups).
-// After a reexec, the one before the exec is gone (its channel closed on
-// exec) and restore forks the next.
+// spareShim is a spare ready for an order.
+type spareShim struct {
+	pid    int
+	status *os.File // zedr-run's end of its status channel
+	key    leafKey  // the worker whose cgroup it is in, with cgroups
+	// store is the fd store it got at its fork (after the sockets), which
+	// must still be the store when it is used.
+	store []*storedFD
+}
+
+// startSpareFor forks a spare for worker key (its cgroup, with cgroups),
+// on a goroutine: the spawner forks it as it forks a shim, with what
+// startChild would give a shim now. After a reexec, the one before the
+// exec is gone (its channel closed on exec) and restore forks the next.
 func (s *supervisor) startSpareFor(key leafKey) {
 	if !s.cfg.SpareShim || s.spare != nil || s.spareForking || s.stopping {
 		return
 	}
-	cgroupFD := -1
-	if t := s.contain.tree; t != nil {
-		_, fd, err := t.Leaf(leafName(key.gen, key.slot))
+	files, store := s.childFiles(), slices.Clone(s.passedStore())
+	// The loop may close a stored fd while the goroutine forks: the fork
+	// gets duplicates of them, the same open files.
+	var dups []int
+	closeDups := func() {
+		for _, fd := range dups {
+			unix.Close(fd)
+		}
+	}
+	for i := len(files) - len(store); i < len(files); i++ {
+		fd, err := unix.FcntlInt(files[i], unix.F_DUPFD_CLOEXEC, 3)
 		if err != nil {
+			closeDups()
+			s.log.Warn("spare shim not started", "err", fmt.Errorf("duplicate stored fd %d: %w", files[i], err))
 			return
 		}
-		cgroupFD = fd
+		dups = append(dups, fd)
+		files[i] = uintptr(fd)
 	}
-	// The spare's fds 3 and up hold places for the sockets: the Go
-	// runtime's own descriptors (epoll, cgroup files) go above them, where
-	// placing the sockets cannot overwrite them before the exec.
-	reserve := 1 + len(s.cfg.Sockets) + len(s.store) + spareFDMargin
-	if s.cfg.InterceptBind {
-		reserve = 1
-	}
+	sys := s.shimAttr()
+	tree := s.contain.tree
 	s.spareForking = true
 	dir := s.cfg.Dir
 	go func() {
-		pid, status, err := forkSpare(dir, reserve, cgroupFD)
-		if cgroupFD >= 0 {
-			unix.Close(cgroupFD)
+		defer closeDups()
+		if tree != nil {
+			// The leaf's mkdir takes the kernel a while: off the loop.
+			_, fd, err := tree.Leaf(leafName(key.gen, key.slot))
+			if err != nil {
+				s.post(spareStarted{err: err, key: key})
+				return
+			}
+			defer unix.Close(fd)
+			sys.UseCgroupFD, sys.CgroupFD = true, fd
 		}
-		s.post(spareStarted{pid: pid, status: status, err: err, key: key, reserve: reserve})
+		pid, status, err := forkSpare(dir, files, sys)
+		s.post(spareStarted{pid: pid, status: status, err: err, key: key, store: store})
 	}()
 }
 
-// forkSpare forks a spare as startChild forks a shim: by the spawner
-// thread, in its own process group, with the parent-death signal, in the
-// cgroup cgroupFD (-1: none); but as zedr-run's user, with no environment
-// but its order's to come, and with /dev/null at fds 4 to 3+reserve-1,
-// places for the sockets.
-func forkSpare(dir string, reserve, cgroupFD int) (int, *os.File, error) {
-	null, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// forkSpare forks a spare as startChild forks a shim (files from fd 0 up,
+// its status channel above them, sys), but with no environment until its
+// order.
+func forkSpare(dir string, files []uintptr, sys *syscall.SysProcAttr) (int, *os.File, error) {
+	status, theirs, err := statusChannel()
 	if err != nil {
 		return 0, nil, err
 	}
-	defer unix.Close(null)
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, nil, fmt.Errorf("status channel: %w", err)
-	}
-	ours, theirs := pair[0], pair[1]
-	if err := unix.SetNonblock(ours, true); err != nil {
-		unix.Close(ours)
-		unix.Close(theirs)
-		return 0, nil, fmt.Errorf("status channel: %w", err)
-	}
-	status := os.NewFile(uintptr(ours), "spare shim's status channel")
-	const statusFD = 3
-	files := []uintptr{0, 1, 2, uintptr(theirs)}
-	for range reserve - 1 {
-		files = append(files, uintptr(null))
-	}
-	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if cgroupFD >= 0 {
-		sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD
-	}
-	pid, err := proc.Spawn(reexec.SelfExe, reexec.SpareArgs(statusFD, reserve), &syscall.ProcAttr{
+	statusFD := len(files)
+	pid, err := proc.Spawn(reexec.SelfExe, reexec.SpareArgs(statusFD), &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   []string{},
-		Files: files,
+		Files: append(slices.Clip(files), uintptr(theirs)),
 		Sys:   sys,
 	})
 	unix.Close(theirs)
@@ -159,7 +152,7 @@ func (s *supervisor) onSpareStarted(ev spareStarted) {
 		ev.status.Close()
 		return
 	}
-	s.spare = &spareShim{pid: ev.pid, status: ev.status, key: ev.key, reserve: ev.reserve}
+	s.spare = &spareShim{pid: ev.pid, status: ev.status, key: ev.key, store: ev.store}
 	s.log.Debug("spare shim ready", "pid", ev.pid)
 }
 
@@ -182,10 +175,42 @@ func (s *supervisor) closeSpare() {
 	}
 }
 
+// spareSettle is how long the fd store must stay unchanged before a spare
+// dropped for a change of it is forked again: a child that stores fds one
+// by one, or all the time, costs at most one fork of zedr-run per
+// interval, and the common case, a generation storing its fds as it
+// starts or drains, gets its spare back a second after.
+const spareSettle = time.Second
+
+// dropStaleSpare lets the spare go once what it holds is no longer what a
+// worker gets, the fd store having changed (a stored fd that was removed
+// must not stay open in it), and forks the next once the store settles.
+// The loop checks after every event.
+func (s *supervisor) dropStaleSpare() {
+	if s.spare == nil || slices.Equal(s.spare.store, s.passedStore()) {
+		return
+	}
+	s.log.Debug("spare shim dropped: the fd store changed", "pid", s.spare.pid)
+	key := s.spare.key
+	s.closeSpare()
+	if s.spareTimer != nil {
+		s.spareTimer.Stop()
+	}
+	s.spareTimer = s.after(spareSettle, spareDue{key})
+}
+
+// onSpareDue forks the spare dropped for a change of the fd store, unless
+// another is ready or being forked.
+func (s *supervisor) onSpareDue(ev spareDue) {
+	s.spareTimer = nil
+	s.startSpareFor(ev.key)
+}
+
 // startFromSpare hands worker slot of generation n to the spare, if one is
-// ready: into the worker's cgroup, then the order. It returns the spare's
-// pid and status channel, or ok false when the worker must be forked.
-func (s *supervisor) startFromSpare(n, slot int, path string, env []string, sockets []uintptr, ic reexec.Intercept) (pid int, status *os.File, ok bool) {
+// ready and fits: its order, one datagram that the channel's buffer holds,
+// never waits. It returns the spare's pid and status channel, or ok false
+// when the worker must be forked.
+func (s *supervisor) startFromSpare(n, slot int, path string, env []string, ic reexec.Intercept) (pid int, status *os.File, ok bool) {
 	sp := s.spare
 	if sp == nil {
 		return 0, nil, false
@@ -195,49 +220,43 @@ func (s *supervisor) startFromSpare(n, slot int, path string, env []string, sock
 	switch {
 	case s.contain.tree != nil && sp.key != (leafKey{n, slot}):
 		err = fmt.Errorf("it is in the cgroup of generation %d worker %d", sp.key.gen, sp.key.slot)
-	case len(sockets)+1 > sp.reserve:
-		err = fmt.Errorf("it holds places for %d descriptors, not %d", sp.reserve, len(sockets)+1)
+	case !slices.Equal(sp.store, s.passedStore()):
+		err = fmt.Errorf("the fd store changed since its fork")
 	default:
-		s.contain.entered(n, slot)
-		files := make([]int, len(sockets))
-		for i, fd := range sockets {
-			files[i] = int(fd)
+		var order []byte
+		if order, err = reexec.EncodeOrder(reexec.Order{Path: path, Argv: s.cfg.Command, Env: env, Intercept: ic}); err == nil {
+			err = sendOrder(sp.status, order)
 		}
-		order := reexec.Order{Path: path, Argv: s.cfg.Command, Env: env, Intercept: ic, Credential: s.cfg.Credential}
-		err = reexec.SendOrder(sender(sp.status), order, files)
 	}
 	if err != nil {
 		s.log.Debug("spare shim not used: the worker is forked", "gen", n, "worker", slot, "pid", sp.pid, "err", err)
 		sp.status.Close()
 		return 0, nil, false
 	}
-	sp.status.SetWriteDeadline(time.Time{})
+	s.contain.entered(n, slot)
 	s.log.Debug("started from the spare shim", "gen", n, "worker", slot, "pid", sp.pid)
 	return sp.pid, sp.status, true
 }
 
-// sender sends messages on status, waiting for room at most
-// spareSendTimeout in all.
-func sender(status *os.File) func(p, oob []byte) error {
-	status.SetWriteDeadline(time.Now().Add(spareSendTimeout))
-	return func(p, oob []byte) error {
-		raw, err := status.SyscallConn()
-		if err != nil {
-			return err
-		}
-		var serr error
-		err = raw.Write(func(fd uintptr) bool {
-			serr = unix.Sendmsg(int(fd), p, oob, nil, unix.MSG_NOSIGNAL)
-			return serr != unix.EAGAIN && serr != unix.EINTR
-		})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Errorf("the spare read nothing in %v", spareSendTimeout)
-		}
-		if err != nil {
-			return err
-		}
-		return serr
+// sendOrder sends the order without waiting: the spare has read nothing
+// before it, so the channel's buffer is empty. A spare that is gone makes
+// it fail (EPIPE, no signal).
+func sendOrder(status *os.File, order []byte) error {
+	raw, err := status.SyscallConn()
+	if err != nil {
+		return err
 	}
+	var serr error
+	if err := raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), order, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("send the order: %w", serr)
+	}
+	return nil
 }
 
 // entered notes that worker (gen, slot) runs in its leaf, as enter does

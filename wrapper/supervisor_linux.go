@@ -70,6 +70,7 @@ type supervisor struct {
 
 	spare        *spareShim // the spare shim ready for the next start, or nil (spare_linux.go)
 	spareForking bool       // one is being forked
+	spareTimer   timer      // the wait for the fd store to settle before the next, or nil
 
 	check *check // the --check running before a restart, or nil
 

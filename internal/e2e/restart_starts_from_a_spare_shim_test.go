@@ -115,6 +115,26 @@ func TestSpareShimEndsWithZedr(t *testing.T) {
 	}
 }
 
+// TestSpareShimAfterStoreChange: a spare forked before the child stored
+// an fd no longer gives what a worker gets: it is dropped (a removed fd
+// must not stay open in it: TestChildFDStore's taken-over connection
+// would never close), and once the store has settled the next spare is
+// forked with the stored fd in its place, and starts the restart.
+func TestSpareShimAfterStoreChange(t *testing.T) {
+	z := startZedr(t, "--log-level", "debug", "--listen", "tcp:127.0.0.1:0,name=web", "--ready", "notify", "--",
+		bin("testserver"), "-notify", "-fdstore")
+	z.waitLog(`generation=1 .* fdstore counter=1 fdnames=web$`)
+	z.readyPID(1)
+	z.waitLog(`msg="spare shim dropped: the fd store changed"`)
+	spare := z.waitLogN(`msg="spare shim ready" pid=(\d+)`, 2)[1]
+	z.signal(syscall.SIGUSR2)
+	z.waitLog(`msg="started from the spare shim" gen=2 worker=0 pid=` + spare + `\b`)
+	z.waitLog(`generation=2 pid=` + spare + ` .* fdstore counter=2 fdnames=web:counter$`)
+	if pid := z.readyPID(2); strconv.Itoa(pid) != spare {
+		t.Errorf("generation 2 is pid=%d, not the spare's pid=%s", pid, spare)
+	}
+}
+
 func waitFileExists(t *testing.T, path string) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
