@@ -20,6 +20,18 @@ const ShimName = "zedr-run-shim"
 // the file on disk has been replaced or os.Args[0] is a relative name.
 const SelfExe = "/proc/self/exe"
 
+// ExecMessage is what a shim sends on its status channel right before its
+// execve. The channel's end of file comes when the execve has finished
+// (the kernel releases the shim's descriptors on the way back to user
+// space): the time between the two is the kernel's exec, which replaces
+// the shim (its threads and memory torn down) by the command (its image
+// loaded), and which a restart's phases tell apart from the shim's own
+// work. No error report is like it: it begins with a NUL.
+const ExecMessage = "\x00execve"
+
+// IsExecMessage reports whether a status channel payload is ExecMessage.
+func IsExecMessage(b []byte) bool { return string(b) == ExecMessage }
+
 // Exit codes of a shim whose execve failed, as POSIX shells use them.
 const (
 	ExitNotFound      = 127
@@ -137,6 +149,7 @@ func execveEnv(statusFD int, path string, argv, env []string) error {
 	// zedr-run's own threads have blocked (a re-executed zedr-run starts
 	// with its signals blocked until it catches them).
 	unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
+	unix.Write(statusFD, []byte(ExecMessage)) // only for the timing: lost, it costs nothing else
 	if err := unix.Exec(path, argv, env); err != nil {
 		return fmt.Errorf("exec %s: %w", path, err)
 	}

@@ -141,6 +141,9 @@ type execEvent struct {
 	w   *worker
 	err error
 	at  time.Time // when the report was read (zero: when handled), for the restart's phases
+	// execBegan is when the shim said it was about to exec (zero: it did
+	// not say), for the restart's phases.
+	execBegan time.Time
 }
 
 // awaitExec runs on its own goroutine for each worker started: it reads
@@ -154,27 +157,34 @@ func (s *supervisor) awaitExec(w *worker, status *os.File, gen, pid int) {
 	if s.cfg.InterceptBind {
 		err = s.receiveListener(status, gen, pid)
 	}
+	var execBegan time.Time
 	if err == nil {
-		err = readStatus(status)
+		execBegan, err = readStatus(status)
 	}
 	if err != nil {
 		err = &StartError{s.cfg.Command[0], err}
 	}
-	s.post(execEvent{w: w, err: err, at: time.Now()})
+	s.post(execEvent{w: w, err: err, at: time.Now(), execBegan: execBegan})
 }
 
 // readStatus waits for the shim's report: nil once execve succeeded (the
-// channel closed), or the shim's error message.
-func readStatus(status *os.File) error {
+// channel closed), or the shim's error message; and when the shim said it
+// was about to exec (reexec.ExecMessage), zero if it did not.
+func readStatus(status *os.File) (execBegan time.Time, err error) {
 	buf := make([]byte, 4096)
-	n, _, err := recvStatus(status, buf, nil)
-	switch {
-	case err != nil:
-		return err
-	case n > 0:
-		return errors.New(string(buf[:n]))
+	for {
+		n, _, err := recvStatus(status, buf, nil)
+		switch {
+		case err != nil:
+			return execBegan, err
+		case n == 0:
+			return execBegan, nil
+		case reexec.IsExecMessage(buf[:n]):
+			execBegan = time.Now()
+		default:
+			return execBegan, errors.New(string(buf[:n]))
+		}
 	}
-	return nil
 }
 
 // recvStatus receives one message from the status channel, waiting until
