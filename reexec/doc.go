@@ -32,6 +32,12 @@
 //     listener fd on the status channel (ListenerMessage with SCM_RIGHTS),
 //     then execs on that same thread. It refuses, with the reason on the
 //     status channel, where the kernel or architecture cannot do it.
+//   - A spare shim (SpareArgs, spare_linux.go) is a shim forked before
+//     zedr-run knows when it runs the command, with the descriptors, user
+//     and directory a shim gets: it waits on its status channel for one
+//     Order (the command, environment and Intercept, one datagram of at
+//     most MaxOrder bytes), then does what the shim does, with the same
+//     guarantees and reports. EOF before an order ends it with status 0.
 //   - The guardian (GuardianName) kills the process groups zedr-run told it
 //     of once zedr-run is gone without saying "exit", and what left them:
 //     zedr-run's cgroup subtree (cgroup.kill) and the processes holding

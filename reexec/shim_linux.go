@@ -20,6 +20,18 @@ const ShimName = "zedr-run-shim"
 // the file on disk has been replaced or os.Args[0] is a relative name.
 const SelfExe = "/proc/self/exe"
 
+// ExecMessage is what a shim sends on its status channel right before its
+// execve. The channel's end of file comes when the execve has finished
+// (the kernel releases the shim's descriptors on the way back to user
+// space): the time between the two is the kernel's exec, which replaces
+// the shim (its threads and memory torn down) by the command (its image
+// loaded), and which a restart's phases tell apart from the shim's own
+// work. No error report is like it: it begins with a NUL.
+const ExecMessage = "\x00execve"
+
+// IsExecMessage reports whether a status channel payload is ExecMessage.
+func IsExecMessage(b []byte) bool { return string(b) == ExecMessage }
+
 // Exit codes of a shim whose execve failed, as POSIX shells use them.
 const (
 	ExitNotFound      = 127
@@ -65,6 +77,14 @@ func Init() bool {
 }
 
 func run(args []string) int {
+	if len(args) == 2 && args[0] == spareFlag {
+		statusFD, err := strconv.Atoi(args[1])
+		if err != nil || statusFD < 3 {
+			fmt.Fprintf(os.Stderr, "%s: bad status fd %q\n", ShimName, args[1])
+			return 2
+		}
+		return spare(statusFD)
+	}
 	var ic Intercept
 	if len(args) > 0 && strings.HasPrefix(args[0], interceptFlag) {
 		var err error
@@ -88,7 +108,7 @@ func run(args []string) int {
 		err = intercept(statusFD, ic)
 	}
 	if err == nil {
-		err = execve(statusFD, path, argv)
+		err = execveEnv(statusFD, path, argv, os.Environ())
 	}
 	report(statusFD, err)
 	if errors.Is(err, unix.ENOENT) {
@@ -107,15 +127,16 @@ func intercept(statusFD int, ic Intercept) error {
 	return sendListener(statusFD, fd)
 }
 
-// execve replaces the shim with the command. It returns only on failure.
-func execve(statusFD int, path string, argv []string) error {
-	env := os.Environ()
-	if os.Getenv("LISTEN_FDS") != "" {
+// execveEnv replaces the shim with the command, with environment env. It
+// returns only on failure.
+func execveEnv(statusFD int, path string, argv, env []string) error {
+	env = append([]string(nil), env...)
+	if getenv(env, "LISTEN_FDS") != "" {
 		env = setenv(env, "LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
 	// The watchdog is the command's, whose pid is the shim's (systemd's
 	// WATCHDOG_PID, sd_watchdog_enabled(3)).
-	if os.Getenv("WATCHDOG_USEC") != "" {
+	if getenv(env, "WATCHDOG_USEC") != "" {
 		env = setenv(env, "WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	}
 	// The status channel and everything above it close on exec: the
@@ -128,6 +149,7 @@ func execve(statusFD int, path string, argv []string) error {
 	// zedr-run's own threads have blocked (a re-executed zedr-run starts
 	// with its signals blocked until it catches them).
 	unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
+	unix.Write(statusFD, []byte(ExecMessage)) // only for the timing: lost, it costs nothing else
 	if err := unix.Exec(path, argv, env); err != nil {
 		return fmt.Errorf("exec %s: %w", path, err)
 	}
@@ -142,6 +164,15 @@ func report(statusFD int, err error) {
 		// Nobody to tell but stderr.
 		fmt.Fprintf(os.Stderr, "%s: %v\n", ShimName, err)
 	}
+}
+
+func getenv(env []string, key string) string {
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			return kv[len(key)+1:]
+		}
+	}
+	return ""
 }
 
 func setenv(env []string, key, value string) []string {

@@ -153,6 +153,9 @@ type Config struct {
 	// zedr-run itself keeps its privileges, to hold the sockets.
 	Credential *syscall.Credential
 	UserEnv    []string
+	// SpareShim keeps a shim forked ahead of time for the next start of a
+	// worker (spare_linux.go), which spares a restart the shim's start-up.
+	SpareShim bool
 	// ControlPath is where the control socket is created (see
 	// control.PathFor); "" means no control socket.
 	ControlPath string

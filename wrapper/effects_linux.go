@@ -51,6 +51,7 @@ func (o osEffects) start(w *worker) (int, error) {
 	}
 	s.guard.Add(pid)
 	go s.awaitExec(w, status, w.g.n, pid)
+	s.startSpare(w) // for the next start, off this one's path (spare_linux.go)
 	return pid, nil
 }
 

@@ -1,6 +1,8 @@
 package wrapper
 
 import (
+	"os"
+
 	"zedr-run/wrapper/proc"
 )
 
@@ -29,6 +31,8 @@ import (
 //	execNow        once the reexec's requester has answered  onExecNow
 //	fdHangup       the fd store's poller (EPOLLHUP/EPOLLERR)  onFDHangup
 //	watchdogPing   the timer of zedr-run's own watchdog      onWatchdogPing
+//	spareStarted   startSpare's goroutine, a spare shim forked onSpareStarted
+//	spareDue       the fd store settled: a spare to fork again onSpareDue
 //
 // Signals arrive on Config.Signals, a channel the caller owns (main wires
 // it to signal.Notify; tests inject their own).
@@ -54,3 +58,21 @@ func (statusRequest) isEvent() {}
 func (stopRequest) isEvent()   {}
 func (reexecRequest) isEvent() {}
 func (execNow) isEvent()       {}
+
+// spareStarted is a spare shim forked by startSpare's goroutine, or why
+// not (spare_linux.go).
+type spareStarted struct {
+	pid    int
+	status *os.File
+	err    error
+	key    leafKey     // the worker it is meant for, in whose cgroup it is
+	store  []*storedFD // the fd store it got
+}
+
+func (spareStarted) isEvent() {}
+
+// spareDue is the end of the wait for the fd store to settle before a
+// spare for worker key is forked again (dropStaleSpare).
+type spareDue struct{ key leafKey }
+
+func (spareDue) isEvent() {}

@@ -18,7 +18,7 @@ func (s *supervisor) onExec(ev execEvent) {
 	w := ev.w
 	w.execPending = false
 	if ev.err == nil {
-		s.execd(w.g, ev.at) // even when READY=1, handled first, made it ready
+		s.execd(w.g, ev.execBegan, ev.at) // even when READY=1, handled first, made it ready
 	}
 	if ev.err != nil {
 		s.execFailed(w, ev.err)

@@ -29,6 +29,9 @@ func (s *supervisor) onExit(e exitEvent) {
 		s.onSelfTestExit(e.Status)
 		return
 	}
+	if s.spareExited(e) {
+		return
+	}
 	if s.check != nil && e.PID == s.check.pid {
 		s.onCheckExit(e.Status)
 		return

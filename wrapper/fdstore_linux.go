@@ -219,15 +219,8 @@ func (s *supervisor) closeStore() {
 	s.store = nil
 }
 
-// storedFiles and storedNames are the store as the next child gets it.
-func (s *supervisor) storedFiles() []uintptr {
-	var fds []uintptr
-	for _, fd := range s.store {
-		fds = append(fds, fd.file.Fd())
-	}
-	return fds
-}
-
+// storedNames are the names of the store's fds, in the order the next
+// child gets them (childFiles).
 func (s *supervisor) storedNames() []string {
 	var names []string
 	for _, fd := range s.store {

@@ -293,6 +293,7 @@ func (s *supervisor) restore(h *reexec.Handoff) {
 	s.armWatchdogs()
 	s.restoreStore(h.FDStore)
 	s.log.Info("re-executed: carrying on", "generations", len(s.gens), "next_gen", s.nextGen, "stored_fds", len(s.store))
+	s.startSpareFor(leafKey{s.nextGen, 0})
 	// The start limit counts afresh; a zedr-run that served before the
 	// exec is past its first start.
 	s.limit.began = s.fx.now()

@@ -24,9 +24,14 @@ func (s *supervisor) post(ev event) {
 // dropEvent closes what an event that no loop will handle holds: the
 // descriptors of a notify message.
 func dropEvent(ev event) {
-	if m, ok := ev.(notifyMessage); ok {
-		for _, f := range m.fds {
+	switch ev := ev.(type) {
+	case notifyMessage:
+		for _, f := range ev.fds {
 			f.Close()
+		}
+	case spareStarted:
+		if ev.status != nil {
+			ev.status.Close()
 		}
 	}
 }
@@ -116,7 +121,12 @@ func (s *supervisor) handle(ev event) {
 		s.onFDHangup(ev)
 	case watchdogPing:
 		s.onWatchdogPing()
+	case spareStarted:
+		s.onSpareStarted(ev)
+	case spareDue:
+		s.onSpareDue(ev)
 	}
+	s.dropStaleSpare()
 }
 
 // onBackoff starts a generation for the empty slots once the crash backoff

@@ -5,12 +5,14 @@ import "time"
 // The phases of a restart, timed on the loop's clock (effects.now) so that
 // where a restart's time goes can be measured (scripts/bench reads it):
 //
-//	trigger → fork begins → forked → the command exec'd → ready → old told to stop → old gone
+//	trigger → fork begins → forked → execve begins → the command exec'd → ready → old told to stop → old gone
 //
 // The log line "restart phases" (debug level) gives, once the last worker
 // the generation replaced is gone, each phase's duration in microseconds:
 // queue (trigger to fork: the --check, the loop's own work), fork (the
-// loop's fork of the shim), shim (the shim's start-up until it exec'd the
+// loop's fork of the shim, or its order to the spare shim), shim (the
+// shim's start-up, or the spare's waking, until it calls execve), exec
+// (the kernel's execve, shared: it tears the shim down and loads the
 // command), child (the command's start-up until it is ready: the
 // service's own), switch (ready to the old one told to stop), drain (the
 // old one's stop: the service's own), total. With several workers each
@@ -22,6 +24,7 @@ type phases struct {
 	trigger   time.Time // the restart reached the loop (or the generation began, for a first or crash start)
 	forkBegan time.Time // the first fork of the shim began
 	forked    time.Time // and returned
+	execBegan time.Time // the first shim said it was about to exec (zero: it did not say)
 	exec      time.Time // the first shim reported the exec of the command
 	ready     time.Time // the first worker became ready
 	signalled time.Time // the first worker it replaced was told to stop
@@ -52,13 +55,14 @@ func (s *supervisor) forked(g *generation, began time.Time) {
 }
 
 // execd notes that a shim of g exec'd the command, as awaitExec read at
-// (zero: now). Its event may come after the command's READY=1.
-func (s *supervisor) execd(g *generation, at time.Time) {
+// (zero: now), having begun its execve at began (zero: unknown). Its event
+// may come after the command's READY=1.
+func (s *supervisor) execd(g *generation, began, at time.Time) {
 	if at.IsZero() {
 		at = s.fx.now()
 	}
 	if g.phases.exec.IsZero() || at.Before(g.phases.exec) {
-		g.phases.exec = at
+		g.phases.exec, g.phases.execBegan = at, began
 	}
 }
 
@@ -98,9 +102,13 @@ func (s *supervisor) replacedGone(w *worker) {
 		return // not a start this loop saw from its beginning (a reexec's)
 	}
 	us := func(from, to time.Time) int64 { return to.Sub(from).Microseconds() }
+	execBegan := p.execBegan
+	if execBegan.IsZero() || execBegan.Before(p.forked) || execBegan.After(p.exec) {
+		execBegan = p.exec // not told: the exec counts in the shim's phase
+	}
 	s.log.Debug("restart phases", "gen", g.n, "why", g.why,
 		"queue_us", us(p.trigger, p.forkBegan), "fork_us", us(p.forkBegan, p.forked),
-		"shim_us", us(p.forked, p.exec), "child_us", us(p.exec, p.ready),
+		"shim_us", us(p.forked, execBegan), "exec_us", us(execBegan, p.exec), "child_us", us(p.exec, p.ready),
 		"switch_us", us(p.ready, p.signalled), "drain_us", us(p.signalled, p.gone),
 		"total_us", us(p.trigger, p.gone))
 }

@@ -31,58 +31,37 @@ type StartError struct {
 func (e *StartError) Error() string { return fmt.Sprintf("start %s: %v", e.Command, e.Err) }
 func (e *StartError) Unwrap() error { return e.Err }
 
-// startChild starts worker slot of generation n through the shim. It
-// returns the shim's pid and zedr-run's end of the status channel, on which
-// the shim reports whether it exec'd the command: awaitExec reads it, off
-// the loop. An error means that no process was started.
+// startChild starts worker slot of generation n through the shim: the
+// spare (spare_linux.go) if one is ready and fits, else a shim forked now.
+// It returns the shim's pid and zedr-run's end of the status channel, on
+// which the shim reports whether it exec'd the command: awaitExec reads it,
+// off the loop. An error means that no process was started.
 func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 	name := s.cfg.Command[0]
 	path, err := exec.LookPath(name)
 	if err != nil {
 		return 0, nil, &StartError{name, err}
 	}
-	// The status channel: the shim writes why execve failed, or closes it
-	// (close-on-exec) when execve succeeded.
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, nil, &StartError{name, fmt.Errorf("status channel: %w", err)}
-	}
-	ours, theirs := pair[0], pair[1]
-	// Non-blocking on our side only, for the runtime's poller (os.NewFile).
-	if err := unix.SetNonblock(ours, true); err != nil {
-		unix.Close(ours)
-		unix.Close(theirs)
-		return 0, nil, &StartError{name, fmt.Errorf("status channel: %w", err)}
-	}
-	status := os.NewFile(uintptr(ours), "status channel")
-
-	files := []uintptr{0, 1, 2}
 	var intercept reexec.Intercept
 	if s.cfg.InterceptBind {
 		if err := s.startIntercepting(); err != nil {
-			status.Close()
-			unix.Close(theirs)
 			return 0, nil, &StartError{name, err}
 		}
 		intercept = s.intercept.ShimIntercept()
-	} else {
-		for _, sock := range s.cfg.Sockets {
-			files = append(files, sock.File.Fd())
-		}
-		files = append(files, s.storedFiles()...) // the fd store, after the sockets
 	}
+	env := s.childEnv(n, slot)
+	if pid, status, ok := s.startFromSpare(n, slot, path, env, intercept); ok {
+		return pid, status, nil
+	}
+
+	status, theirs, err := statusChannel()
+	if err != nil {
+		return 0, nil, &StartError{name, err}
+	}
+	files := s.childFiles()
 	statusFD := len(files)
 	files = append(files, uintptr(theirs))
-
-	env := append([]string(nil), s.cfg.Env...)
-	if !s.cfg.InterceptBind {
-		env = append(env, socketact.ChildEnvStored(s.cfg.Sockets, s.storedNames(), s.cfg.Compat)...)
-	}
-	env = append(env, "NOTIFY_SOCKET="+s.notify.Path(), "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
-	env = append(env, s.watchdogEnv()...)
-	env = withUserEnv(env, s.cfg.UserEnv)
-
-	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential}
+	sys := s.shimAttr()
 	defer s.contain.enter(sys, n, slot)()
 	pid, err := proc.Spawn(reexec.SelfExe, reexec.ArgsWith(statusFD, intercept, path, s.cfg.Command), &syscall.ProcAttr{
 		Dir:   s.cfg.Dir,
@@ -98,12 +77,73 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 	return pid, status, nil
 }
 
+// childFiles is what the command gets from fd 0 up: 0-2, then the sockets
+// and the fd store (in transparent mode neither: its binds get them).
+func (s *supervisor) childFiles() []uintptr {
+	files := []uintptr{0, 1, 2}
+	if !s.cfg.InterceptBind {
+		for _, sock := range s.cfg.Sockets {
+			files = append(files, sock.File.Fd())
+		}
+	}
+	for _, fd := range s.passedStore() {
+		files = append(files, fd.file.Fd()) // after the sockets
+	}
+	return files
+}
+
+// passedStore is the part of the fd store that the command gets: all of
+// it, or none in transparent mode.
+func (s *supervisor) passedStore() []*storedFD {
+	if s.cfg.InterceptBind {
+		return nil
+	}
+	return s.store
+}
+
+// childEnv is the environment of worker slot of generation n.
+func (s *supervisor) childEnv(n, slot int) []string {
+	env := append([]string(nil), s.cfg.Env...)
+	if !s.cfg.InterceptBind {
+		env = append(env, socketact.ChildEnvStored(s.cfg.Sockets, s.storedNames(), s.cfg.Compat)...)
+	}
+	env = append(env, "NOTIFY_SOCKET="+s.notify.Path(), "ZEDR_GENERATION="+strconv.Itoa(n), "ZEDR_WORKER="+strconv.Itoa(slot))
+	env = append(env, s.watchdogEnv()...)
+	return withUserEnv(env, s.cfg.UserEnv)
+}
+
+// shimAttr is how a shim is forked: in its own process group, with the
+// parent-death signal, as the command's user.
+func (s *supervisor) shimAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cfg.Credential}
+}
+
+// statusChannel is a shim's status channel: zedr-run's end, non-blocking
+// for the runtime's poller, and the shim's, blocking. The shim writes why
+// execve failed, or closes its end (close-on-exec) when execve succeeded.
+func statusChannel() (*os.File, int, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, -1, fmt.Errorf("status channel: %w", err)
+	}
+	ours, theirs := pair[0], pair[1]
+	if err := unix.SetNonblock(ours, true); err != nil {
+		unix.Close(ours)
+		unix.Close(theirs)
+		return nil, -1, fmt.Errorf("status channel: %w", err)
+	}
+	return os.NewFile(uintptr(ours), "status channel"), theirs, nil
+}
+
 // execEvent is the shim's report for worker w: nil once it exec'd the
 // command, or a *StartError.
 type execEvent struct {
 	w   *worker
 	err error
 	at  time.Time // when the report was read (zero: when handled), for the restart's phases
+	// execBegan is when the shim said it was about to exec (zero: it did
+	// not say), for the restart's phases.
+	execBegan time.Time
 }
 
 // awaitExec runs on its own goroutine for each worker started: it reads
@@ -117,27 +157,34 @@ func (s *supervisor) awaitExec(w *worker, status *os.File, gen, pid int) {
 	if s.cfg.InterceptBind {
 		err = s.receiveListener(status, gen, pid)
 	}
+	var execBegan time.Time
 	if err == nil {
-		err = readStatus(status)
+		execBegan, err = readStatus(status)
 	}
 	if err != nil {
 		err = &StartError{s.cfg.Command[0], err}
 	}
-	s.post(execEvent{w: w, err: err, at: time.Now()})
+	s.post(execEvent{w: w, err: err, at: time.Now(), execBegan: execBegan})
 }
 
 // readStatus waits for the shim's report: nil once execve succeeded (the
-// channel closed), or the shim's error message.
-func readStatus(status *os.File) error {
+// channel closed), or the shim's error message; and when the shim said it
+// was about to exec (reexec.ExecMessage), zero if it did not.
+func readStatus(status *os.File) (execBegan time.Time, err error) {
 	buf := make([]byte, 4096)
-	n, _, err := recvStatus(status, buf, nil)
-	switch {
-	case err != nil:
-		return err
-	case n > 0:
-		return errors.New(string(buf[:n]))
+	for {
+		n, _, err := recvStatus(status, buf, nil)
+		switch {
+		case err != nil:
+			return execBegan, err
+		case n == 0:
+			return execBegan, nil
+		case reexec.IsExecMessage(buf[:n]):
+			execBegan = time.Now()
+		default:
+			return execBegan, errors.New(string(buf[:n]))
+		}
 	}
-	return nil
 }
 
 // recvStatus receives one message from the status channel, waiting until

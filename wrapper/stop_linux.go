@@ -73,6 +73,7 @@ func (s *supervisor) shutdown(why string) {
 // generations, which go on serving until stopAll.
 func (s *supervisor) beginShutdown(why string) {
 	s.stopping = true
+	s.closeSpare()
 	s.log.Info("stopping", "why", why)
 	s.tell("STOPPING=1", "STATUS=stopping: "+why)
 	if s.backoffTimer != nil {

@@ -68,6 +68,10 @@ type supervisor struct {
 
 	restartAt time.Time // when the restart about to start reached the loop (phases_linux.go)
 
+	spare        *spareShim // the spare shim ready for the next start, or nil (spare_linux.go)
+	spareForking bool       // one is being forked
+	spareTimer   timer      // the wait for the fd store to settle before the next, or nil
+
 	check *check // the --check running before a restart, or nil
 
 	queued        bool           // a restart waits for the pending one (or the check)

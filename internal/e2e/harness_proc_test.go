@@ -72,6 +72,20 @@ func readEnviron(t *testing.T, pid int) map[string]string {
 	return env
 }
 
+// childrenButSpare is childrenOf zedr-run pid without its spare shim
+// (--spare-shim), a process that changes at every start and reexec.
+func childrenButSpare(t *testing.T, pid int) []int {
+	t.Helper()
+	var out []int
+	for _, c := range childrenOf(t, pid) {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(c) + "/cmdline"); err == nil && strings.HasPrefix(string(b), "zedr-run-shim\x00--spare\x00") {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // childOf returns the only child of pid.
 func childOf(t *testing.T, pid int) int {
 	t.Helper()

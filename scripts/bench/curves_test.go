@@ -37,9 +37,9 @@ func TestCurveSVG(t *testing.T) {
 }
 
 // TestParsePhases reads zedr-run's "restart phases" line; the own share
-// is queue+fork+shim+switch.
+// is queue+fork+shim+switch, and with the exec counted too.
 func TestParsePhases(t *testing.T) {
-	line := `time=2026-12-03T09:13:47.789Z level=DEBUG msg="restart phases" gen=17 why="signal SIGUSR2" queue_us=3 fork_us=558 shim_us=8014 child_us=4146 switch_us=9 drain_us=1402 total_us=14135`
+	line := `time=2026-12-03T09:13:47.789Z level=DEBUG msg="restart phases" gen=17 why="signal SIGUSR2" queue_us=3 fork_us=558 shim_us=8014 exec_us=1200 child_us=4146 switch_us=9 drain_us=1402 total_us=14135`
 	p, ok := parsePhases(line)
 	if !ok || p.gen != 17 || p.d["shim"] != 8014*time.Microsecond || p.d["total"] != 14135*time.Microsecond {
 		t.Fatalf("parsePhases: %v %+v", ok, p)
@@ -51,7 +51,10 @@ func TestParsePhases(t *testing.T) {
 		t.Error("another line read as phases")
 	}
 	b := summarizePhases(1, []phaseLine{p, p, p})
-	if b.P50["own"] != p.own() || b.P90["child"] != 4146*time.Microsecond {
+	if w := p.ownWithExec(); w != (3+558+8014+9+1200)*time.Microsecond {
+		t.Errorf("own share with the exec %v", w)
+	}
+	if b.P50["own"] != p.own() || b.P50["own+exec"] != p.ownWithExec() || b.P90["child"] != 4146*time.Microsecond {
 		t.Errorf("summary %+v", b)
 	}
 }
