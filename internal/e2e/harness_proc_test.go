@@ -30,6 +30,21 @@ func waitFile(t *testing.T, path, want string) {
 	}
 }
 
+// waitFileExists waits until path exists, whatever it holds.
+func waitFileExists(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not written within %v", path, waitLimit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // childrenOf lists pid's children (those of all its threads: zedr-run
 // starts them from one thread of its own), sorted, waiting until it has two.
 func childrenOf(t *testing.T, pid int) []int {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // Guarantee: A restart starts the child from a spare shim, and the child
@@ -132,20 +131,6 @@ func TestSpareShimAfterStoreChange(t *testing.T) {
 	z.waitLog(`generation=2 pid=` + spare + ` .* fdstore counter=2 fdnames=web:counter$`)
 	if pid := z.readyPID(2); strconv.Itoa(pid) != spare {
 		t.Errorf("generation 2 is pid=%d, not the spare's pid=%s", pid, spare)
-	}
-}
-
-func waitFileExists(t *testing.T, path string) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not written within %v", path, waitLimit)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
