@@ -101,6 +101,22 @@ func childrenButSpare(t *testing.T, pid int) []int {
 	return out
 }
 
+// waitChildrenButSpare is childrenButSpare once ok accepts it, or after
+// waitLimit: a spare being forked (its cmdline still zedr-run's) or one
+// that exited and is not reaped yet (a zombie has no cmdline) is there for
+// a few milliseconds only.
+func waitChildrenButSpare(t *testing.T, pid int, ok func([]int) bool) []int {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		got := childrenButSpare(t, pid)
+		if ok(got) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // childOf returns the only child of pid.
 func childOf(t *testing.T, pid int) int {
 	t.Helper()

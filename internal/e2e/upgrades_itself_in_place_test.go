@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,7 +39,8 @@ func TestReexec(t *testing.T) {
 	z := startCmd(t, cmd, true)
 	z.waitLog(`msg="generation ready" gen=1 `)
 	pid := cmd.Process.Pid
-	children := childrenButSpare(t, pid) // the guardian and two workers
+	// The guardian and two workers.
+	children := waitChildrenButSpare(t, pid, func(c []int) bool { return len(c) == 3 })
 	load := startLoad(t, z.addr)
 	waitRequests(t, load, 200)
 	fds := openFDs(t, pid)
@@ -55,7 +57,8 @@ func TestReexec(t *testing.T) {
 		}
 		z.waitLogN(`msg="re-executed: carrying on" generations=1 `, i)
 		waitRequests(t, load, 100)
-		if got := childrenButSpare(t, pid); fmt.Sprint(got) != fmt.Sprint(children) {
+		same := func(c []int) bool { return slices.Equal(c, children) }
+		if got := waitChildrenButSpare(t, pid, same); !same(got) {
 			t.Fatalf("after reexec %d zedr-run's children are %v, were %v", i, got, children)
 		}
 		// The spare shim's channel closed on exec; the next one's opens
