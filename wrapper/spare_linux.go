@@ -146,7 +146,7 @@ func (s *supervisor) onSpareStarted(ev spareStarted) {
 		s.log.Warn("spare shim not started", "err", ev.err)
 		return
 	}
-	if s.stopping || s.spare != nil || (s.contain.tree != nil && s.workerAt(ev.key) != nil) {
+	if s.stopping || s.spare != nil || (s.contain.tree != nil && s.findWorker(func(w *worker) bool { return w.g.n == ev.key.gen && w.slot == ev.key.slot }) != nil) {
 		// With cgroups: its worker was forked meanwhile; it must not
 		// linger in that worker's cgroup.
 		ev.status.Close()
@@ -265,19 +265,4 @@ func (c *containment) entered(gen, slot int) {
 	if c.tree != nil {
 		c.leaves[leafKey{gen, slot}] = filepath.Join(c.tree.Dir, leafName(gen, slot))
 	}
-}
-
-// workerAt is the worker (gen, slot), or nil.
-func (s *supervisor) workerAt(k leafKey) *worker {
-	for _, g := range s.gens {
-		if g.n != k.gen {
-			continue
-		}
-		for _, w := range g.workers {
-			if w.slot == k.slot {
-				return w
-			}
-		}
-	}
-	return nil
 }
