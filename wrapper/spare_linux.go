@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -110,32 +109,10 @@ func (s *supervisor) startSpareFor(key leafKey) {
 			defer unix.Close(fd)
 			sys.UseCgroupFD, sys.CgroupFD = true, fd
 		}
-		pid, status, err := forkSpare(dir, files, sys)
+		// No environment until its order.
+		pid, status, err := spawnShim(reexec.SpareArgs, dir, []string{}, files, sys)
 		s.post(spareStarted{pid: pid, status: status, err: err, key: key, store: store})
 	}()
-}
-
-// forkSpare forks a spare as startChild forks a shim (files from fd 0 up,
-// its status channel above them, sys), but with no environment until its
-// order.
-func forkSpare(dir string, files []uintptr, sys *syscall.SysProcAttr) (int, *os.File, error) {
-	status, theirs, err := statusChannel()
-	if err != nil {
-		return 0, nil, err
-	}
-	statusFD := len(files)
-	pid, err := proc.Spawn(reexec.SelfExe, reexec.SpareArgs(statusFD), &syscall.ProcAttr{
-		Dir:   dir,
-		Env:   []string{},
-		Files: append(slices.Clip(files), uintptr(theirs)),
-		Sys:   sys,
-	})
-	unix.Close(theirs)
-	if err != nil {
-		status.Close()
-		return 0, nil, err
-	}
-	return pid, status, nil
 }
 
 // onSpareStarted keeps the spare just forked for the next start.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -54,25 +55,35 @@ func (s *supervisor) startChild(n, slot int) (int, *os.File, error) {
 		return pid, status, nil
 	}
 
-	status, theirs, err := statusChannel()
+	sys := s.shimAttr()
+	defer s.contain.enter(sys, n, slot)()
+	argv := func(statusFD int) []string { return reexec.ArgsWith(statusFD, intercept, path, s.cfg.Command) }
+	pid, status, err := spawnShim(argv, s.cfg.Dir, env, s.childFiles(), sys)
 	if err != nil {
 		return 0, nil, &StartError{name, err}
 	}
-	files := s.childFiles()
+	return pid, status, nil
+}
+
+// spawnShim forks zedr-run as a shim (or a spare, by argv, which gets the
+// status channel's fd) with files from fd 0 up and its status channel
+// just above them, and returns its pid and zedr-run's end of the channel.
+func spawnShim(argv func(statusFD int) []string, dir string, env []string, files []uintptr, sys *syscall.SysProcAttr) (int, *os.File, error) {
+	status, theirs, err := statusChannel()
+	if err != nil {
+		return 0, nil, err
+	}
 	statusFD := len(files)
-	files = append(files, uintptr(theirs))
-	sys := s.shimAttr()
-	defer s.contain.enter(sys, n, slot)()
-	pid, err := proc.Spawn(reexec.SelfExe, reexec.ArgsWith(statusFD, intercept, path, s.cfg.Command), &syscall.ProcAttr{
-		Dir:   s.cfg.Dir,
+	pid, err := proc.Spawn(reexec.SelfExe, argv(statusFD), &syscall.ProcAttr{
+		Dir:   dir,
 		Env:   env,
-		Files: files,
+		Files: append(slices.Clip(files), uintptr(theirs)),
 		Sys:   sys,
 	})
 	unix.Close(theirs)
 	if err != nil {
 		status.Close()
-		return 0, nil, &StartError{name, err}
+		return 0, nil, err
 	}
 	return pid, status, nil
 }
