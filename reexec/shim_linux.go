@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"zedr-run/internal/contain"
 )
 
 // ShimName is argv[0] of a process that is the shim. Init dispatches on it.
@@ -131,12 +133,12 @@ func intercept(statusFD int, ic Intercept) error {
 // returns only on failure.
 func execveEnv(statusFD int, path string, argv, env []string) error {
 	env = append([]string(nil), env...)
-	if getenv(env, "LISTEN_FDS") != "" {
+	if v, _ := contain.Getenv(env, "LISTEN_FDS"); v != "" {
 		env = setenv(env, "LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
 	// The watchdog is the command's, whose pid is the shim's (systemd's
 	// WATCHDOG_PID, sd_watchdog_enabled(3)).
-	if getenv(env, "WATCHDOG_USEC") != "" {
+	if v, _ := contain.Getenv(env, "WATCHDOG_USEC"); v != "" {
 		env = setenv(env, "WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	}
 	// The status channel and everything above it close on exec: the
@@ -164,15 +166,6 @@ func report(statusFD int, err error) {
 		// Nobody to tell but stderr.
 		fmt.Fprintf(os.Stderr, "%s: %v\n", ShimName, err)
 	}
-}
-
-func getenv(env []string, key string) string {
-	for _, kv := range env {
-		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
-			return kv[len(key)+1:]
-		}
-	}
-	return ""
 }
 
 func setenv(env []string, key, value string) []string {
