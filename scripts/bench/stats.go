@@ -88,7 +88,7 @@ func spreadOf(ds []time.Duration) spread {
 	}
 	ds = slices.Clone(ds)
 	slices.Sort(ds)
-	return spread{P50: ds[(len(ds)-1)/2], Max: ds[len(ds)-1]}
+	return spread{P50: nearestRank(ds, 0.5), Max: ds[len(ds)-1]}
 }
 
 // runStats summarizes one contender at one start-up time.
