@@ -66,7 +66,11 @@ func adoptChild(steps string) error {
 				return fmt.Errorf("%s: bind with an address at 0x1: %v, want EFAULT", step, errno)
 			}
 		}
-		if err := unix.Bind(fd, sa); err != nil {
+		if verb == "busy" {
+			if err := unix.Bind(fd, sa); err != unix.EADDRINUSE {
+				return fmt.Errorf("%s: bind: %v, want EADDRINUSE", step, err)
+			}
+		} else if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("%s: bind: %w", step, err)
 		}
 		switch verb {
@@ -87,7 +91,7 @@ func adoptChild(steps string) error {
 			}
 			fmt.Printf("listened %d\n", st.Ino)
 			continue
-		case "listen", "unix":
+		case "listen", "unix", "busy":
 			if err := unix.Listen(fd, 16); err != nil {
 				return fmt.Errorf("%s: listen: %w", step, err)
 			}
@@ -428,6 +432,30 @@ func TestAdoptionBounded(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `msg="socket not adopted: too many adopted sockets open"`) {
 		t.Errorf("no log line for the socket not adopted:\n%s", logs.String())
+	}
+	g.stop(t)
+}
+
+// TestFailedBindNotAdopted: a child whose bind() to a fixed port fails
+// (the port is busy) and that listens anyway gets a port the kernel picks:
+// that socket is not adopted.
+func TestFailedBindNotAdopted(t *testing.T) {
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ic, err := New(nil, true, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), func(Listen) {}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ic.Close)
+	g := startAdoptGen(t, ic, 1, t.TempDir(), "busy "+busy.Addr().String())
+	if got := ic.Adopted(); len(got) != 0 {
+		t.Errorf("adopted %v, want none: the port is the kernel's pick", got)
 	}
 	g.stop(t)
 }
