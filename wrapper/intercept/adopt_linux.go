@@ -196,6 +196,14 @@ func (ic *Interceptor) adoptListen(listener int, g *generationTaps, n *seccomp.N
 		ic.took(g, i, fd)
 		return true, nil
 	}
+	if port, _ := fixedAddr(family, addr); family != unix.AF_UNIX {
+		if bound, err := boundPort(*theirs); err != nil || bound != port {
+			// Its bind() failed (EADDRINUSE, EACCES): listen() would have the
+			// kernel pick a port, which is never adopted.
+			ic.log.Debug("listen not adopted: the socket is not bound to the port its bind() asked for", "gen", g.gen, "pid", c.tgid, "fd", fd, "addr", addr)
+			return false, nil
+		}
+	}
 	if err := unix.Listen(*theirs, int(int32(n.Data.Args[1]))); err != nil {
 		return false, nil // the call runs, and the kernel answers as it did here
 	}
@@ -205,19 +213,24 @@ func (ic *Interceptor) adoptListen(listener int, g *generationTaps, n *seccomp.N
 	return true, nil
 }
 
+// boundPort returns the port internet socket fd is bound to (0: none).
+func boundPort(fd int) (int, error) {
+	sa, err := unix.Getsockname(fd)
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return sa.Port, err
+	case *unix.SockaddrInet6:
+		return sa.Port, err
+	}
+	return 0, err
+}
+
 // checkPending adopts the pending UDP sockets whose bind is done, and lets
 // go of those that failed or are connected.
 func (ic *Interceptor) checkPending(g *generationTaps, now time.Time) {
 	keep := g.pending[:0]
 	for _, p := range g.pending {
-		sa, err := unix.Getsockname(p.fd)
-		port := 0
-		switch sa := sa.(type) {
-		case *unix.SockaddrInet4:
-			port = sa.Port
-		case *unix.SockaddrInet6:
-			port = sa.Port
-		}
+		port, err := boundPort(p.fd)
 		switch {
 		case err == nil && port == p.port:
 			if _, err := unix.Getpeername(p.fd); err == nil {

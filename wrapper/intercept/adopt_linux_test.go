@@ -66,7 +66,11 @@ func adoptChild(steps string) error {
 				return fmt.Errorf("%s: bind with an address at 0x1: %v, want EFAULT", step, errno)
 			}
 		}
-		if err := unix.Bind(fd, sa); err != nil {
+		if verb == "busy" {
+			if err := unix.Bind(fd, sa); err != unix.EADDRINUSE {
+				return fmt.Errorf("%s: bind: %v, want EADDRINUSE", step, err)
+			}
+		} else if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("%s: bind: %w", step, err)
 		}
 		switch verb {
@@ -87,7 +91,7 @@ func adoptChild(steps string) error {
 			}
 			fmt.Printf("listened %d\n", st.Ino)
 			continue
-		case "listen", "unix":
+		case "listen", "unix", "busy":
 			if err := unix.Listen(fd, 16); err != nil {
 				return fmt.Errorf("%s: listen: %w", step, err)
 			}
@@ -219,6 +223,27 @@ func freeAddr(t *testing.T, network string) string {
 	return l.Addr().String()
 }
 
+// newAdopting returns an adopting Interceptor holding the declared socket
+// sock (if not nil), logging at debug level to w, closed when the test
+// ends. It skips the test where the kernel lacks seccomp user
+// notifications.
+func newAdopting(t *testing.T, w io.Writer, sock *socketact.Socket, onListen func(Listen)) *Interceptor {
+	t.Helper()
+	if err := seccomp.Check(); err != nil {
+		t.Skip(err)
+	}
+	var socks []*socketact.Socket
+	if sock != nil {
+		socks = append(socks, sock)
+	}
+	ic, err := New(socks, true, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), onListen, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ic.Close)
+	return ic
+}
+
 func wait[T any](t *testing.T, c <-chan T, what string) T {
 	t.Helper()
 	select {
@@ -241,19 +266,12 @@ func wait[T any](t *testing.T, c <-chan T, what string) T {
 // are closed (the unix file removed) once generation 1 is gone, and the
 // log says so.
 func TestAdoption(t *testing.T) {
-	if err := seccomp.Check(); err != nil {
-		t.Skip(err)
-	}
 	var logs lockedBuffer
 	listens := make(chan Listen, 4)
-	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l Listen) { listens <- l }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ic := newAdopting(t, &logs, nil, func(l Listen) { listens <- l })
 	ic.settle = 100 * time.Millisecond
 	closed := make(chan int, 4)
 	ic.closed = func(gen int) { closed <- gen }
-	t.Cleanup(ic.Close)
 	if got := ic.ShimIntercept(); got != (reexec.Intercept{Bind: true, Unlink: true}) {
 		t.Errorf("ShimIntercept() = %+v when adopting: unlink() must be intercepted from the first generation on", got)
 	}
@@ -329,15 +347,8 @@ func TestAdoption(t *testing.T) {
 // first and its socket is adopted; the other's listen() then gets the
 // adopted socket, as a bind() would, instead of failing with EADDRINUSE.
 func TestAdoptionRaceOfWorkers(t *testing.T) {
-	if err := seccomp.Check(); err != nil {
-		t.Skip(err)
-	}
 	var logs lockedBuffer
-	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ic.Close)
+	ic := newAdopting(t, &logs, nil, func(Listen) {})
 	dir, addr := t.TempDir(), freeAddr(t, "tcp")
 	late := startAdoptGen(t, ic, 1, dir, "bindwait "+addr)
 	first := startAdoptGen(t, ic, 1, dir, "listen "+addr)
@@ -365,20 +376,13 @@ func TestAdoptionRaceOfWorkers(t *testing.T) {
 // rollback): the socket it adopted is closed once it is gone, while the
 // declared one stays.
 func TestAdoptionRolledBack(t *testing.T) {
-	if err := seccomp.Check(); err != nil {
-		t.Skip(err)
-	}
 	sock := openSocket(t, "tcp:127.0.0.1:0")
 	var logs lockedBuffer
 	listens := make(chan Listen, 2)
-	ic, err := New([]*socketact.Socket{sock}, true, slog.New(slog.NewTextHandler(&logs, nil)), func(l Listen) { listens <- l }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ic := newAdopting(t, &logs, sock, func(l Listen) { listens <- l })
 	ic.settle = time.Hour // a generation that does not take the declared socket never counts as having taken its sockets
 	closed := make(chan int, 2)
 	ic.closed = func(gen int) { closed <- gen }
-	t.Cleanup(ic.Close)
 	dir := t.TempDir()
 	g1 := startAdoptGen(t, ic, 1, dir, "listen "+ic.held[0].addr)
 	wait(t, listens, "Listen of gen 1")
@@ -411,16 +415,9 @@ func TestAdoptionRolledBack(t *testing.T) {
 // TestAdoptionBounded: a child that listens on more addresses than
 // maxAdopted allows gets them all, but zedr-run adopts no more than that.
 func TestAdoptionBounded(t *testing.T) {
-	if err := seccomp.Check(); err != nil {
-		t.Skip(err)
-	}
 	var logs lockedBuffer
-	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ic := newAdopting(t, &logs, nil, func(Listen) {})
 	ic.maxAdopted = 2
-	t.Cleanup(ic.Close)
 	a, b, c := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
 	g := startAdoptGen(t, ic, 1, t.TempDir(), "listen "+a+";listen "+b+";listen "+c)
 	if got := ic.Adopted(); len(got) != 2 {
@@ -432,19 +429,30 @@ func TestAdoptionBounded(t *testing.T) {
 	g.stop(t)
 }
 
+// TestFailedBindNotAdopted: a child whose bind() to a fixed port fails
+// (the port is busy) and that listens anyway gets a port the kernel picks:
+// that socket is not adopted.
+func TestFailedBindNotAdopted(t *testing.T) {
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var logs lockedBuffer
+	ic := newAdopting(t, &logs, nil, func(Listen) {})
+	g := startAdoptGen(t, ic, 1, t.TempDir(), "busy "+busy.Addr().String())
+	if got := ic.Adopted(); len(got) != 0 {
+		t.Errorf("adopted %v, want none: the port is the kernel's pick", got)
+	}
+	g.stop(t)
+}
+
 // TestBadPointerLeftToKernel: a bind() whose address the child cannot read
 // fails with EFAULT, from the kernel, and leaves no warning in the log that
 // a child could repeat without end.
 func TestBadPointerLeftToKernel(t *testing.T) {
-	if err := seccomp.Check(); err != nil {
-		t.Skip(err)
-	}
 	var logs lockedBuffer
-	ic, err := New(nil, true, slog.New(slog.NewTextHandler(&logs, nil)), func(Listen) {}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ic.Close)
+	ic := newAdopting(t, &logs, nil, func(Listen) {})
 	g := startAdoptGen(t, ic, 1, t.TempDir(), "badaddr 127.0.0.1:0")
 	g.stop(t)
 	if strings.Contains(logs.String(), "level=WARN") {
