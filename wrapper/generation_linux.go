@@ -63,6 +63,7 @@ type worker struct {
 	watchdogTimer timer     // --watchdog: fires Config.Watchdog after it was armed (watchdog_linux.go)
 	pingAt        time.Time // its last WATCHDOG=1, or when the watchdog was armed
 	watchdogBy    time.Time // EXTEND_TIMEOUT_USEC moved its watchdog to then, until the next WATCHDOG=1
+	triggeredAt   time.Time // its last WATCHDOG=trigger that counted
 	hung          bool      // the watchdog fired: it is replaced, and stopped with the watchdog signal
 	hungWaits     bool      // hung while another restart ran: replaced once that one is done
 

@@ -74,10 +74,18 @@ func (s *supervisor) holdMain(w *worker, pid, fd int) {
 	if fd < 0 {
 		return
 	}
-	w.mainFD = &pidfd{fd}
-	if watch, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
-		go watchMain(watch, func() { s.post(mainGone{w, pid}) }, s.done)
+	w.mainFD = &pidfd{fd: fd, stop: -1}
+	watch, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return
 	}
+	var stop [2]int
+	if err := unix.Pipe2(stop[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(watch)
+		return
+	}
+	w.mainFD.stop = stop[1]
+	go watchMain(watch, stop[0], func() { s.post(mainGone{w, pid}) }, s.done)
 }
 
 // pidfdExited reports whether the process behind pidfd fd has exited.
@@ -87,8 +95,11 @@ func pidfdExited(fd int) bool {
 	return err == nil && n > 0
 }
 
-// pidfd holds a process that is not zedr-run's own child.
-type pidfd struct{ fd int }
+// pidfd holds a process that is not zedr-run's own child. stop is the
+// write end of a pipe whose closing ends the process's watchMain (-1: none
+// runs), so that a child naming one main process after another in a loop
+// leaves one watcher, not one (and its descriptors) per name.
+type pidfd struct{ fd, stop int }
 
 // belongsTo says why pid cannot be w's main process, or nil if it can: it
 // must be alive, run as the children's user when --user is set, and belong
@@ -123,6 +134,9 @@ func (s *supervisor) belongsTo(pid int, w *worker) error {
 func (w *worker) closeMain() {
 	if w.mainFD != nil {
 		unix.Close(w.mainFD.fd)
+		if w.mainFD.stop >= 0 {
+			unix.Close(w.mainFD.stop)
+		}
 		w.mainFD = nil
 	}
 }
@@ -145,11 +159,13 @@ type mainGone struct {
 }
 
 // watchMain calls gone once the process behind pidfd fd has exited, or
-// returns when done is closed; either way it closes fd, its own copy. It
-// polls with a timeout so that it notices done.
-func watchMain(fd int, gone func(), done <-chan struct{}) {
+// returns when done is closed or the pipe whose read end is stop is closed
+// (the process is no longer the main one); either way it closes fd, its own
+// copy, and stop. It polls with a timeout so that it notices done.
+func watchMain(fd, stop int, gone func(), done <-chan struct{}) {
 	defer unix.Close(fd)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	defer unix.Close(stop)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stop), Events: unix.POLLIN}}
 	for {
 		select {
 		case <-done:
@@ -159,6 +175,9 @@ func watchMain(fd int, gone func(), done <-chan struct{}) {
 		n, err := unix.Poll(fds, 1000)
 		if err == unix.EINTR || (err == nil && n == 0) {
 			continue
+		}
+		if err == nil && fds[1].Revents != 0 {
+			return // no longer the main process
 		}
 		gone()
 		return

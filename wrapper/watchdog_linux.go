@@ -108,6 +108,16 @@ func (s *supervisor) onWatchdogMessage(w *worker, v string) {
 			s.log.Warn("watchdog: the hung worker answers again; its replacement goes on", s.attrs(w)...)
 		}
 	case "trigger":
+		// At most one a watchdog interval: a child that sends WATCHDOG=1
+		// and WATCHDOG=trigger in turn would otherwise have a replacement
+		// that fails started again at once, in a loop, where a hung
+		// worker's retries wait an interval.
+		now := s.fx.now()
+		if !w.triggeredAt.IsZero() && now.Sub(w.triggeredAt) < s.cfg.Watchdog {
+			s.log.Debug("WATCHDOG=trigger ignored: one a watchdog interval", s.attrs(w)...)
+			return
+		}
+		w.triggeredAt = now
 		s.onWatchdog(w, "WATCHDOG=trigger")
 	}
 }

@@ -218,6 +218,30 @@ func TestMachineWatchdogReplacementFails(t *testing.T) {
 	}
 }
 
+// TestMachineWatchdogTriggerLoop: a worker that sends WATCHDOG=1 and
+// WATCHDOG=trigger in turn cannot have a failing replacement started again
+// at once, in a loop: one trigger counts a watchdog interval.
+func TestMachineWatchdogTriggerLoop(t *testing.T) {
+	m := newMachine(t, Config{Watchdog: time.Minute})
+	m.serve(1)
+	old := m.started(1)[0]
+	m.notify(old, "WATCHDOG", "trigger")
+	next := m.started(2)[0]
+	m.s.handle(execEvent{w: m.fx.procs[next].w})
+	m.exit(next, 1)
+	m.notify(old, "WATCHDOG", "1")
+	m.notify(old, "WATCHDOG", "trigger")
+	if len(m.started(3)) != 0 {
+		t.Fatal("a second WATCHDOG=trigger at once started another replacement")
+	}
+	m.fx.clock = m.fx.clock.Add(time.Minute)
+	m.notify(old, "WATCHDOG", "1")
+	m.notify(old, "WATCHDOG", "trigger")
+	if len(m.started(3)) != 1 {
+		t.Fatal("a WATCHDOG=trigger an interval later started no replacement")
+	}
+}
+
 // TestMachineWatchdogRecovers: a hung worker that answers again is stopped
 // with the stop signal, not the watchdog's, once replaced.
 func TestMachineWatchdogRecovers(t *testing.T) {
